@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * The command: configuration in, exporter and HTTP server up, signals handled. Configuration errors exit
+ * with code 2 and one line naming the setting; `--once` exits 0 or 1 by the collection's outcome.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from './config/parse.js';
+import { ConfigError, type Config } from './config/settings.js';
+import { renderHelp } from './config/usage.js';
+import { Exporter } from './exporter.js';
+import { createLogger, SecretScrubber, type Logger } from './log.js';
+import { createApp } from './server/app.js';
+import { VERSION } from './version.js';
+
+const NAME = 'thingspace-fota-exporter';
+const SHUTDOWN_GRACE_MS = 4000;
+
+async function runOnce(exporter: Exporter): Promise<number> {
+  const snapshot = await exporter.collectOnce();
+  process.stdout.write(await exporter.metrics());
+  await exporter.stop();
+  return snapshot.reports.every((r) => r.success) ? 0 : 1;
+}
+
+async function serve(config: Config, exporter: Exporter, logger: Logger): Promise<void> {
+  const app = createApp(exporter, {
+    telemetryPath: config.telemetryPath,
+    version: VERSION,
+    logger,
+  });
+  const { host, port } = config.listenAddress;
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  server.listen({ port, host: host || undefined });
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info(
+    {
+      address: `${shownHost}:${address.port}`,
+      url: `http://${shownHost}:${address.port}${config.telemetryPath}`,
+      version: VERSION,
+    },
+    'listening',
+  );
+  exporter.start();
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // A collection in flight is abandoned: its snapshot would never be served.
+    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+    server.closeIdleConnections();
+    server.close(() => void exporter.stop().finally(() => process.exit(0)));
+    void exporter.stop();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number | undefined> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(renderHelp(NAME, VERSION));
+    return 0;
+  }
+  if (argv.includes('--version')) {
+    process.stdout.write(`${NAME} ${VERSION} (node ${process.version})\n`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(argv, env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${NAME}: configuration error: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const scrubber = new SecretScrubber();
+  // In --once mode stdout carries the exposition, so logs go to stderr.
+  const logger = createLogger(config.logLevel, scrubber, config.once ? 2 : 1);
+  const exporter = new Exporter(config, { logger, scrubber, version: VERSION });
+  if (config.once) return runOnce(exporter);
+  await serve(config, exporter, logger);
+  return undefined;
+}
+
+process.on('unhandledRejection', (reason) => {
+  process.stderr.write(
+    `${NAME}: unhandled rejection: ${(reason as Error)?.name ?? typeof reason}\n`,
+  );
+});
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${NAME}: fatal: ${(error as Error)?.message ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,287 @@
+/**
+ * The configuration table: every setting exactly once, with its flag, environment variable, default and
+ * meaning. The parser, `--help` and the README's configuration table (kept in sync by a test) derive from it.
+ */
+import { parseDuration } from './duration.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** A secret is read through this handle so that `*_FILE` contents can be re-read when credentials change. */
+export interface Secret {
+  read(): string;
+  readonly source: string;
+}
+
+export interface SettingSpec<T> {
+  /** Command-line flag in the Prometheus exporters' style; absent for settings that only come from the environment. */
+  readonly flag?: `--${string}`;
+  readonly env: string;
+  /** Default as written by a user; undefined means the setting is required. */
+  readonly default?: string;
+  /** Secrets are never printed and may also come from a file named by `<ENV>_FILE`. */
+  readonly secret?: boolean;
+  /** A flag given without a value means true. */
+  readonly boolean?: boolean;
+  readonly meaning: string;
+  parse(raw: string): T;
+}
+
+function spec<T>(s: SettingSpec<T> & { secret?: never }): SettingSpec<T> & { secret?: false } {
+  return s;
+}
+
+function secret(s: Omit<SettingSpec<string>, 'secret' | 'parse' | 'flag'>): SettingSpec<string> & {
+  secret: true;
+} {
+  return { ...s, secret: true, parse: nonEmpty };
+}
+
+function integer(min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw.trim());
+    if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+      throw new Error(`must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+}
+
+function duration(minMs: number) {
+  return (raw: string): number => {
+    const ms = parseDuration(raw);
+    if (ms < minMs) throw new Error(`must be at least ${minMs / 1000}s, got "${raw}"`);
+    return ms;
+  };
+}
+
+function bool(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(value)) return true;
+  if (['false', '0', 'no', ''].includes(value)) return false;
+  throw new Error(`must be true or false, got "${raw}"`);
+}
+
+function nonEmpty(raw: string): string {
+  if (raw.length === 0) throw new Error('must not be empty');
+  return raw;
+}
+
+/** Account names go into a URL path: only the characters ThingSpace account names use, so no path tricks. */
+const ACCOUNT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+export function parseAccounts(raw: string): string[] {
+  const accounts = raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  if (accounts.length === 0) throw new Error('must name at least one account');
+  const seen = new Set<string>();
+  for (const account of accounts) {
+    if (!ACCOUNT_NAME.test(account)) {
+      throw new Error(
+        `account "${account.slice(0, 70)}" is not a valid account name (letters, digits, "-" and "_", at most 64)`,
+      );
+    }
+    if (seen.has(account)) throw new Error(`account "${account}" is listed twice`);
+    seen.add(account);
+  }
+  return accounts;
+}
+
+export function parseBaseUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(`"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Error(`must be an http(s) URL, got "${url.protocol}"`);
+  }
+  if (url.username || url.password) throw new Error('must not carry credentials');
+  if (url.search || url.hash) throw new Error('must not have a query or fragment');
+  return url;
+}
+
+export function parseListenAddress(raw: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) throw new Error(`must be host:port or :port, got "${raw}"`);
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+function telemetryPath(raw: string): string {
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(raw) || raw === '/' || raw.startsWith('/-/')) {
+    throw new Error(`must be a path such as /metrics (not / nor under /-/), got "${raw}"`);
+  }
+  return raw;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function logLevel(raw: string): LogLevel {
+  const level = raw.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new Error(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return level as LogLevel;
+}
+
+export const DEFAULT_PORT = 9775;
+
+export const SETTINGS = {
+  baseUrl: spec({
+    flag: '--thingspace.base-url',
+    env: 'THINGSPACE_BASE_URL',
+    default: 'https://thingspace.verizon.com',
+    meaning:
+      'ThingSpace API root; the token, session and FOTA paths hang below it. Plain http only for a loopback address unless --thingspace.allow-insecure-http.',
+    parse: parseBaseUrl,
+  }),
+  allowInsecureHttp: spec({
+    flag: '--thingspace.allow-insecure-http',
+    env: 'THINGSPACE_ALLOW_INSECURE_HTTP',
+    default: 'false',
+    boolean: true,
+    meaning:
+      'Allow a plain-http base URL that is not loopback (credentials would cross the network in clear text).',
+    parse: bool,
+  }),
+  accounts: spec({
+    flag: '--thingspace.accounts',
+    env: 'THINGSPACE_ACCOUNTS',
+    meaning:
+      'Comma-separated ThingSpace account names, kept as strings (leading zeros matter). Required.',
+    parse: parseAccounts,
+  }),
+  clientId: secret({
+    env: 'THINGSPACE_CLIENT_ID',
+    meaning: 'OAuth2 client id (or a file named by THINGSPACE_CLIENT_ID_FILE). Required.',
+  }),
+  clientSecret: secret({
+    env: 'THINGSPACE_CLIENT_SECRET',
+    meaning: 'OAuth2 client secret (or a file named by THINGSPACE_CLIENT_SECRET_FILE). Required.',
+  }),
+  username: secret({
+    env: 'THINGSPACE_USERNAME',
+    meaning: 'M2M session login user (or a file named by THINGSPACE_USERNAME_FILE). Required.',
+  }),
+  password: secret({
+    env: 'THINGSPACE_PASSWORD',
+    meaning: 'M2M session login password (or a file named by THINGSPACE_PASSWORD_FILE). Required.',
+  }),
+  maxLoginFailures: spec({
+    flag: '--thingspace.max-login-failures',
+    env: 'THINGSPACE_MAX_LOGIN_FAILURES',
+    default: '3',
+    meaning:
+      'Consecutive rejected logins after which the exporter stops logging in until restarted or the credentials change (ThingSpace locks the user at five).',
+    parse: integer(1, 4),
+  }),
+  interval: spec({
+    flag: '--collector.interval',
+    env: 'COLLECTOR_INTERVAL',
+    default: '5m',
+    meaning:
+      'Time between the starts of two collections; also the least time between a rejected login and the next attempt.',
+    parse: duration(1000),
+  }),
+  concurrency: spec({
+    flag: '--collector.concurrency',
+    env: 'COLLECTOR_CONCURRENCY',
+    default: '4',
+    meaning: 'Report requests in flight at once, all accounts together.',
+    parse: integer(1, 64),
+  }),
+  timeout: spec({
+    flag: '--collector.timeout',
+    env: 'COLLECTOR_TIMEOUT',
+    default: '30s',
+    meaning:
+      'Limit for one HTTP request to ThingSpace, from sending it to the last byte of the answer.',
+    parse: duration(100),
+  }),
+  maxRetries: spec({
+    flag: '--collector.max-retries',
+    env: 'COLLECTOR_MAX_RETRIES',
+    default: '3',
+    meaning:
+      'Retries of one request after a 429, a 5xx, a timeout or a network error, with exponential backoff and jitter (Retry-After honoured). Rejected logins are never retried.',
+    parse: integer(0, 10),
+  }),
+  maxStale: spec({
+    flag: '--collector.max-stale',
+    env: 'COLLECTOR_MAX_STALE',
+    default: '15m',
+    meaning:
+      'How long a failing account+status keeps serving its last good values before its series disappear.',
+    parse: duration(0),
+  }),
+  maxLabelValues: spec({
+    flag: '--collector.max-label-values',
+    env: 'COLLECTOR_MAX_LABEL_VALUES',
+    default: '50',
+    meaning:
+      'Distinct firmware_to, device_status and result_reason values kept per account+status (first seen, oldest upgrade first); later ones are counted under "other".',
+    parse: integer(1, 10_000),
+  }),
+  maxPages: spec({
+    flag: '--collector.max-pages',
+    env: 'COLLECTOR_MAX_PAGES',
+    default: '10000',
+    meaning:
+      'Pages one report may take before its pass ends with a pagination error (guards against an endless hasMoreFlag).',
+    parse: integer(1, 10_000_000),
+  }),
+  maxPageBytes: spec({
+    flag: '--collector.max-page-bytes',
+    env: 'COLLECTOR_MAX_PAGE_BYTES',
+    default: '67108864',
+    meaning: 'Largest response body accepted from ThingSpace, in bytes; a larger page is refused.',
+    parse: integer(1024, 2 ** 31 - 1),
+  }),
+  listenAddress: spec({
+    flag: '--web.listen-address',
+    env: 'WEB_LISTEN_ADDRESS',
+    default: `:${DEFAULT_PORT}`,
+    meaning: 'Address to serve /metrics on: host:port, or :port for every interface.',
+    parse: parseListenAddress,
+  }),
+  telemetryPath: spec({
+    flag: '--web.telemetry-path',
+    env: 'WEB_TELEMETRY_PATH',
+    default: '/metrics',
+    meaning: 'Path under which the metrics are served.',
+    parse: telemetryPath,
+  }),
+  logLevel: spec({
+    flag: '--log.level',
+    env: 'LOG_LEVEL',
+    default: 'info',
+    meaning: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
+    parse: logLevel,
+  }),
+  once: spec({
+    flag: '--once',
+    env: 'EXPORTER_ONCE',
+    default: 'false',
+    boolean: true,
+    meaning:
+      'Run one collection, print the exposition to stdout and exit: 0 if every account+status succeeded, 1 otherwise.',
+    parse: bool,
+  }),
+};
+
+export type SettingName = keyof typeof SETTINGS;
+
+type Parsed<S> = S extends SettingSpec<infer T> ? T : never;
+type SecretNames = {
+  [K in SettingName]: (typeof SETTINGS)[K]['secret'] extends true ? K : never;
+}[SettingName];
+
+export type Config = { [K in Exclude<SettingName, SecretNames>]: Parsed<(typeof SETTINGS)[K]> } & {
+  [K in SecretNames]: Secret;
+};

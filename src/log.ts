@@ -1,0 +1,68 @@
+/**
+ * JSON-lines logging with pino. Two layers keep secrets out: redaction of the fields that may carry them
+ * (headers, credentials, tokens), and a last scrub of every line for the secret values themselves, which
+ * catches a secret wherever it might hide (an error message, a nested object).
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from './config/settings.js';
+
+export type { Logger };
+
+const MIN_SECRET_LENGTH = 3;
+const MASK = '[REDACTED]';
+
+/** The secret values known so far: configured credentials and the tokens obtained with them. */
+export class SecretScrubber {
+  private readonly values = new Set<string>();
+
+  add(value: string): void {
+    if (value.length < MIN_SECRET_LENGTH) return;
+    this.values.add(value);
+    // In a JSON line a secret with quotes or backslashes appears escaped.
+    const escaped = JSON.stringify(value).slice(1, -1);
+    if (escaped !== value) this.values.add(escaped);
+  }
+
+  scrub(text: string): string {
+    let out = text;
+    for (const value of this.values) if (out.includes(value)) out = out.split(value).join(MASK);
+    return out;
+  }
+}
+
+const REDACT_PATHS = [
+  'authorization',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers["vz-m2m-token"]',
+  'password',
+  '*.password',
+  'clientSecret',
+  '*.clientSecret',
+  'token',
+  '*.token',
+  'sessionToken',
+  '*.sessionToken',
+  'access_token',
+  '*.access_token',
+];
+
+export function createLogger(
+  level: LogLevel,
+  scrubber: SecretScrubber,
+  destination: DestinationStream | 1 | 2 = 1,
+): Logger {
+  return pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT_PATHS, censor: MASK },
+      hooks: { streamWrite: (line) => scrubber.scrub(line) },
+    },
+    typeof destination === 'number'
+      ? pino.destination({ dest: destination, sync: true })
+      : destination,
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * Every failure of a request to ThingSpace becomes a ThingSpaceError with a `kind` from a small fixed set:
+ * it is the `error` label of thingspace_fota_collection_errors_total and decides whether a retry may help.
+ */
+export const ERROR_KINDS = ['auth', 'http', 'timeout', 'throttled', 'parse', 'pagination'] as const;
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+export const ENDPOINTS = ['oauth_token', 'session_login', 'reports'] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
+
+export class ThingSpaceError extends Error {
+  override name = 'ThingSpaceError';
+  constructor(
+    readonly kind: ErrorKind,
+    message: string,
+    /** ThingSpace's own error code (`errorCode`, or the gateway's `fault.code`) when it sent one. */
+    readonly code?: string,
+    readonly httpStatus?: number,
+    /** Seconds the server asked us to wait (Retry-After). */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+
+  /** Throttling, server errors, timeouts and network failures may pass; a 4xx answer will not. */
+  get retryable(): boolean {
+    if (this.kind === 'throttled' || this.kind === 'timeout') return true;
+    return this.kind === 'http' && (this.httpStatus === undefined || this.httpStatus >= 500);
+  }
+}
+
+/** The bits of a ThingSpace error body we trust: the FOTA `{errorCode, errorMessage}` and the gateway's `{fault}`. */
+export interface ErrorBody {
+  code?: string;
+  message?: string;
+}
+
+const MAX_TEXT = 200;
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' ? value.slice(0, MAX_TEXT) : undefined;
+}
+
+export function parseErrorBody(body: unknown): ErrorBody {
+  if (typeof body !== 'object' || body === null) return {};
+  const record = body as Record<string, unknown>;
+  if (typeof record.fault === 'object' && record.fault !== null) {
+    const fault = record.fault as Record<string, unknown>;
+    const code = fault.code === undefined ? undefined : String(fault.code).slice(0, MAX_TEXT);
+    return { code, message: text(fault.message) };
+  }
+  return {
+    code: text(record.errorCode) ?? text(record.error),
+    message: text(record.errorMessage) ?? text(record.error_description),
+  };
+}
+
+/** The gateway answers an invalid, expired or missing bearer token with 401 and fault 900901/900902. */
+export function isBearerRejection(status: number, body: ErrorBody): boolean {
+  return status === 401 && (body.code === undefined || body.code.startsWith('9009'));
+}
+
+/** Session expiry arrives with varying HTTP statuses; only the code is reliable. */
+export function isSessionRejection(body: ErrorBody): boolean {
+  return body.code?.includes('SessionToken') ?? false;
+}

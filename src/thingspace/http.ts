@@ -1,0 +1,158 @@
+/**
+ * The HTTP edge: one request to ThingSpace with a deadline, a size cap and a JSON body, observed for the
+ * api_requests metrics. It knows nothing of tokens or paging; the dispatcher (keep-alive pool) is injected.
+ */
+import { request, type Dispatcher } from 'undici';
+import { parseErrorBody, ThingSpaceError, type Endpoint } from './errors.js';
+
+export interface HttpRequest {
+  endpoint: Endpoint;
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Parsed JSON, or undefined when the body was empty or (for an error status) not JSON. */
+  body: unknown;
+  retryAfterSeconds?: number;
+}
+
+export type RequestObserver = (endpoint: Endpoint, code: string, seconds: number) => void;
+
+export interface HttpOptions {
+  baseUrl: URL;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  observe: RequestObserver;
+  now?: () => number;
+}
+
+export type Send = (req: HttpRequest) => Promise<HttpResponse>;
+
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+export function parseRetryAfter(
+  value: string | string[] | undefined,
+  nowMs: number,
+): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim());
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new ThingSpaceError('parse', `response body larger than the ${limit}-byte limit`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+function networkError(error: unknown, timedOut: boolean, timeoutMs: number): ThingSpaceError {
+  if (error instanceof ThingSpaceError) return error;
+  const code = (error as { code?: string }).code;
+  if (timedOut || (code !== undefined && TIMEOUT_CODES.has(code))) {
+    return new ThingSpaceError('timeout', `no complete answer within ${timeoutMs} ms`);
+  }
+  return new ThingSpaceError('http', `network error (${code ?? (error as Error).name})`);
+}
+
+export function createSend(options: HttpOptions): Send {
+  const { dispatcher, timeoutMs, maxBodyBytes, observe } = options;
+  const now = options.now ?? Date.now;
+  const base = options.baseUrl.href.replace(/\/+$/, '');
+
+  return async function send(req) {
+    const started = performance.now();
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    let code = 'error';
+    try {
+      const res = await request(base + req.path, {
+        dispatcher,
+        method: req.method,
+        headers: req.headers,
+        body: req.body,
+        signal: controller.signal,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      code = String(res.statusCode);
+      const declared = Number(res.headers['content-length']);
+      if (declared > maxBodyBytes) {
+        res.body.destroy();
+        throw new ThingSpaceError(
+          'parse',
+          `response body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`,
+        );
+      }
+      const raw = await readCapped(res.body, maxBodyBytes);
+      const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], now());
+      let body: unknown;
+      if (raw.length > 0) {
+        try {
+          body = JSON.parse(raw.toString('utf8'));
+        } catch {
+          if (res.statusCode < 300) {
+            throw new ThingSpaceError(
+              'parse',
+              `${req.endpoint} answer is not valid JSON`,
+              undefined,
+              res.statusCode,
+            );
+          }
+        }
+      }
+      return { status: res.statusCode, body, retryAfterSeconds };
+    } catch (error) {
+      throw networkError(error, timedOut, timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      observe(req.endpoint, code, (performance.now() - started) / 1000);
+    }
+  };
+}
+
+/** 429 and 5xx become retryable errors; every other status is for the caller to judge. */
+export function throwIfTransient(endpoint: Endpoint, response: HttpResponse): void {
+  if (response.status === 429) {
+    throw new ThingSpaceError(
+      'throttled',
+      `${endpoint} answered 429`,
+      undefined,
+      429,
+      response.retryAfterSeconds,
+    );
+  }
+  if (response.status >= 500) {
+    const body = parseErrorBody(response.body);
+    throw new ThingSpaceError(
+      'http',
+      `${endpoint} answered HTTP ${response.status}${body.code ? ` ${body.code}` : ''}`,
+      body.code,
+      response.status,
+      response.retryAfterSeconds,
+    );
+  }
+}

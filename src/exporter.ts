@@ -98,7 +98,12 @@ export class Exporter {
     const auth = new Authenticator({
       send,
       retry,
-      credentials: config,
+      credentials: {
+        clientId: config.clientId,
+        clientSecret: config.clientSecret,
+        username: config.username,
+        password: config.password,
+      },
       now: this.now,
       loginBackoffMs: config.interval,
       maxLoginFailures: config.maxLoginFailures,

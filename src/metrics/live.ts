@@ -48,6 +48,15 @@ export class LiveMetrics {
     this.registry.registerMetric(buildInfo);
     buildInfo.set({ version, nodejs_version: process.version }, 1);
     collectDefaultMetrics({ register: this.registry });
+    // prom-client also exposes these gauges under a counter's suffix, which promtool rightly rejects;
+    // the same values remain as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
+      this.registry.removeSingleMetric(name);
+    }
 
     for (const account of accounts) {
       for (const status of UPGRADE_STATUSES) {

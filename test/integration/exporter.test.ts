@@ -16,6 +16,7 @@ import {
 import { parseExposition, seriesMap, type Sample } from '../support/exposition.js';
 import { startExporter, type Harness } from '../support/exporter-harness.js';
 import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
 
 const BUSINESS = [
   'thingspace_fota_upgrades',
@@ -79,6 +80,10 @@ describe('exporter against a fake ThingSpace', () => {
       .filter((s) => s.name === 'thingspace_fota_upgrade_devices')
       .reduce((sum, s) => sum + s.value, 0);
     expect(devices).toBe(108_000);
+    const defined = new Set<string>(METRIC_DEFINITIONS.map((d) => d.name));
+    const exposed = new Set(samples.map((s) => s.name.replace(/_(bucket|sum|count)$/, '')));
+    for (const name of exposed) if (name.startsWith('thingspace_')) expect(defined).toContain(name);
+    for (const name of defined) expect(exposed).toContain(name);
     for (const account of ACCOUNTS) {
       for (const status of UPGRADE_STATUSES) {
         expect(value(samples, 'thingspace_fota_collection_pages', { account, status })).toBe(

@@ -3,15 +3,14 @@
  * The command: configuration in, exporter and HTTP server up, signals handled. Configuration errors exit
  * with code 2 and one line naming the setting; `--once` exits 0 or 1 by the collection's outcome.
  */
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parseConfig } from './config/parse.js';
-import { ConfigError, type Config } from './config/settings.js';
+import { describeSetting, parseConfig } from './config/parse.js';
+import { ConfigError, SETTINGS, type Config } from './config/settings.js';
 import { renderHelp } from './config/usage.js';
 import { Exporter } from './exporter.js';
 import { createLogger, SecretScrubber, type Logger } from './log.js';
 import { createApp } from './server/app.js';
+import { listen, ListenError } from './server/listen.js';
+import { WebConfigError } from './server/web-config.js';
 import { VERSION } from './version.js';
 
 const NAME = 'thingspace-fota-exporter';
@@ -31,20 +30,8 @@ async function serve(config: Config, exporter: Exporter, logger: Logger): Promis
     logger,
   });
   const { host, port } = config.listenAddress;
-  const server = createServer(app);
-  server.keepAliveTimeout = 65_000;
-  server.listen({ port, host: host || undefined });
-  await once(server, 'listening');
-  const address = server.address() as AddressInfo;
-  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info(
-    {
-      address: `${shownHost}:${address.port}`,
-      url: `http://${shownHost}:${address.port}${config.telemetryPath}`,
-      version: VERSION,
-    },
-    'listening',
-  );
+  const listening = await listen(app, { host, port, webConfigFile: config.webConfigFile, logger });
+  logger.info({ url: `${listening.url}${config.telemetryPath}`, version: VERSION }, 'listening');
   exporter.start();
 
   let stopping = false;
@@ -54,9 +41,7 @@ async function serve(config: Config, exporter: Exporter, logger: Logger): Promis
     logger.info({ signal }, 'shutting down');
     // A collection in flight is abandoned: its snapshot would never be served.
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
-    server.closeIdleConnections();
-    server.close(() => void exporter.stop().finally(() => process.exit(0)));
-    void exporter.stop();
+    void Promise.all([listening.close(), exporter.stop()]).finally(() => process.exit(0));
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
@@ -86,7 +71,22 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const logger = createLogger(config.logLevel, scrubber, config.once ? 2 : 1);
   const exporter = new Exporter(config, { logger, scrubber, version: VERSION });
   if (config.once) return runOnce(exporter);
-  await serve(config, exporter, logger);
+  try {
+    await serve(config, exporter, logger);
+  } catch (error) {
+    const setting =
+      error instanceof WebConfigError
+        ? SETTINGS.webConfigFile
+        : error instanceof ListenError
+          ? SETTINGS.listenAddress
+          : undefined;
+    if (!setting) throw error;
+    process.stderr.write(
+      `${NAME}: configuration error: ${describeSetting(setting)}: ${(error as Error).message}\n`,
+    );
+    await exporter.stop();
+    return 2;
+  }
   return undefined;
 }
 

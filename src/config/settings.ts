@@ -257,6 +257,14 @@ export const SETTINGS = {
     meaning: 'Path under which the metrics are served.',
     parse: telemetryPath,
   }),
+  webConfigFile: spec({
+    flag: '--web.config.file',
+    env: 'WEB_CONFIG_FILE',
+    default: '',
+    meaning:
+      'Path to a web configuration file in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes), re-read when it changes; empty serves plain HTTP without authentication.',
+    parse: (raw: string) => raw.trim(),
+  }),
   logLevel: spec({
     flag: '--log.level',
     env: 'LOG_LEVEL',

@@ -60,14 +60,19 @@ const TEMPLATED_FAILURE_SHARE = 0.25;
 
 const DAY_MS = 86_400_000;
 const TEMPLATE_EPOCH_MS = Date.UTC(2024, 0, 1);
+const TEMPLATE_DAYS = 400;
+/** Formatting a Date per device is slow at millions of devices; the days are few. */
+const TEMPLATE_DATES = Array.from({ length: TEMPLATE_DAYS }, (_, day) =>
+  new Date(TEMPLATE_EPOCH_MS + day * DAY_MS).toISOString().slice(0, 10),
+);
 
 /** A failure reason from a 32-bit hash; templated reasons embed a count and a date. */
 export function failureReason(hash: number): string {
   const share = (hash >>> 8) / 16777216;
   if (share < TEMPLATED_FAILURE_SHARE) {
     const attempts = 1 + (hash % 9);
-    const day = new Date(TEMPLATE_EPOCH_MS + ((hash >>> 4) % 400) * DAY_MS);
-    return `Upgrade failed after ${attempts} attempts, last attempt ${day.toISOString().slice(0, 10)}`;
+    const day = TEMPLATE_DATES[(hash >>> 4) % TEMPLATE_DAYS] ?? '';
+    return `Upgrade failed after ${attempts} attempts, last attempt ${day}`;
   }
   let point = ((share - TEMPLATED_FAILURE_SHARE) / (1 - TEMPLATED_FAILURE_SHARE)) * FAILURE_WEIGHT;
   for (const reason of FAILURE_REASONS) {

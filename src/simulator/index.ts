@@ -5,6 +5,7 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   defaultOptions,
+  parseFaultChanges,
   validateOptions,
   type FaultSettings,
   type SimulatorOptions,
@@ -71,7 +72,7 @@ export async function startSimulator(
     port,
     options,
     advance: (ticks = 1) => sim.advance(ticks),
-    setFaults: (changes) => sim.faults.update(changes),
+    setFaults: (changes) => sim.faults.update(parseFaultChanges(changes)),
     failureSpike: (request) => sim.failureSpike(request),
     truth: (maxLabelValues) => JSON.parse(sim.truthJson(maxLabelValues)) as Truth,
     stats: () => sim.statsSnapshot(),

@@ -63,6 +63,52 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * An upgrade's device entries reduced to what the label rules need: distinct values in order of
+ * first appearance, and counts per (status, reason). Capping over these is the same as capping
+ * device by device, because a cap only changes when a value is seen for the first time.
+ */
+interface DeviceSummary {
+  readonly version: number;
+  readonly statuses: readonly string[];
+  readonly reasons: readonly string[];
+  /** [status index, reason index, count] */
+  readonly pairs: readonly (readonly [number, number, number])[];
+}
+
+/** Summaries live as long as their upgrade and are redone only when it changes. */
+const summaries = new WeakMap<Upgrade, DeviceSummary>();
+
+function summarise(upgrade: Upgrade): DeviceSummary {
+  const cached = summaries.get(upgrade);
+  if (cached !== undefined && cached.version === upgrade.version) return cached;
+  const statuses = new Map<string, number>();
+  const reasons = new Map<string, number>();
+  const counts = new Map<number, number>();
+  forEachDevice(upgrade, (_deviceId, status, reason) => {
+    const deviceStatus = truncateLabel(status);
+    const resultReason = reason === undefined ? NONE : truncateLabel(reason);
+    let s = statuses.get(deviceStatus);
+    if (s === undefined) statuses.set(deviceStatus, (s = statuses.size));
+    let r = reasons.get(resultReason);
+    if (r === undefined) reasons.set(resultReason, (r = reasons.size));
+    const pair = s * 0x100000 + r;
+    counts.set(pair, (counts.get(pair) ?? 0) + 1);
+  });
+  const summary: DeviceSummary = {
+    version: upgrade.version,
+    statuses: [...statuses.keys()],
+    reasons: [...reasons.keys()],
+    pairs: [...counts].map(([pair, count]) => [
+      Math.floor(pair / 0x100000),
+      pair % 0x100000,
+      count,
+    ]),
+  };
+  summaries.set(upgrade, summary);
+  return summary;
+}
+
 function statusTruth(list: readonly Upgrade[], maxLabelValues: number): StatusTruth {
   const firmwareCap = new LabelCap(maxLabelValues);
   const deviceStatusCap = new LabelCap(maxLabelValues);
@@ -80,9 +126,12 @@ function statusTruth(list: readonly Upgrade[], maxLabelValues: number): StatusTr
       firmwareTo === undefined || firmwareTo === '' ? UNKNOWN : truncateLabel(firmwareTo),
     );
     upgrades.set(firmware, (upgrades.get(firmware) ?? 0) + 1);
-    forEachDevice(upgrade, (_deviceId, status, reason) => {
-      const deviceStatus = deviceStatusCap.apply(truncateLabel(status));
-      const resultReason = reasonCap.apply(reason === undefined ? NONE : truncateLabel(reason));
+    const summary = summarise(upgrade);
+    const statuses = summary.statuses.map((status) => deviceStatusCap.apply(status));
+    const reasons = summary.reasons.map((reason) => reasonCap.apply(reason));
+    for (const [s, r, count] of summary.pairs) {
+      const deviceStatus = statuses[s] ?? OTHER;
+      const resultReason = reasons[r] ?? OTHER;
       const key = `${firmware}\u0000${deviceStatus}\u0000${resultReason}`;
       const series = devices.get(key);
       if (series === undefined) {
@@ -90,10 +139,10 @@ function statusTruth(list: readonly Upgrade[], maxLabelValues: number): StatusTr
           firmware_to: firmware,
           device_status: deviceStatus,
           result_reason: resultReason,
-          count: 1,
+          count,
         });
-      } else series.count += 1;
-    });
+      } else series.count += count;
+    }
   }
   return {
     upgrades: [...upgrades]

@@ -14,6 +14,8 @@ import { throwIfTransient, type Send } from './http.js';
 import type { Retry } from './retry.js';
 import { parseReportPage, type ReportPage } from './schema.js';
 
+const MAX_TOKEN_RENEWALS = 3;
+
 export interface ReportSource {
   fetchReportPage(account: string, status: UpgradeStatus, startIndex: string): Promise<ReportPage>;
 }
@@ -31,7 +33,10 @@ export class ThingSpaceClient implements ReportSource {
     startIndex: string,
   ): Promise<ReportPage> {
     const path = `/api/fota/v1/reports/${encodeURIComponent(account)}/status/${status}/index/${encodeURIComponent(startIndex)}`;
-    for (let renewed = false; ; renewed = true) {
+    // A rejected token is renewed and the request sent again, a bounded number of times: with short-lived
+    // tokens and long backoffs a renewed token may expire too, but a token rejected twice is a refusal.
+    const rejected = new Set<string>();
+    for (;;) {
       const tokens = await this.auth.tokens();
       const response = await this.retry(async () => {
         const res = await this.send({
@@ -57,14 +62,17 @@ export class ThingSpaceClient implements ReportSource {
       if (tokenKind === undefined) {
         throw new ThingSpaceError('http', detail, body.code, response.status);
       }
-      this.auth.invalidate(tokenKind, tokenKind === 'bearer' ? tokens.bearer : tokens.session);
-      if (renewed)
+      const token = tokenKind === 'bearer' ? tokens.bearer : tokens.session;
+      if (rejected.has(token) || rejected.size >= MAX_TOKEN_RENEWALS) {
         throw new ThingSpaceError(
           'auth',
           `${detail} (after renewing the ${tokenKind} token)`,
           body.code,
           response.status,
         );
+      }
+      rejected.add(token);
+      this.auth.invalidate(tokenKind, token);
     }
   }
 }

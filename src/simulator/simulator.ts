@@ -22,6 +22,8 @@ export interface StatsSnapshot {
     readonly bytes: number;
     readonly budgetBytes: number;
   };
+  /** The simulator's own memory, so a benchmark can tell its footprint from the exporter's. */
+  readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number };
 }
 
 export class Simulator {
@@ -88,6 +90,10 @@ export class Simulator {
       login: this.auth.loginState(),
       data: this.dataset.totals(),
       cache: this.cache.usage(),
+      memory: {
+        rssBytes: process.memoryUsage.rss(),
+        heapUsedBytes: process.memoryUsage().heapUsed,
+      },
     };
   }
 

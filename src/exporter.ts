@@ -50,6 +50,9 @@ export type CollectionConfig = Pick<
   | 'maxPageBytes'
 >;
 
+/** Live counters may be this old in a scrape; Prometheus scrapes every 15 s or more. */
+const LIVE_METRICS_MAX_AGE_MS = 1000;
+
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class Exporter {
@@ -58,6 +61,7 @@ export class Exporter {
   private readonly dispatcher: Dispatcher;
   private readonly now: () => number;
   private published: Published | undefined;
+  private exposition: { published: Published | undefined; at: number; text: string } | undefined;
   private running: Promise<Snapshot> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -136,9 +140,25 @@ export class Exporter {
     return this.published !== undefined;
   }
 
-  /** The full exposition: the snapshot's pre-rendered text plus the live metrics. */
+  /**
+   * The full exposition: the snapshot's pre-rendered text plus the live metrics. The whole text is reused
+   * for up to LIVE_METRICS_MAX_AGE_MS while the snapshot stays the same, so that many scrapers (HA pairs,
+   * federation) cost a string copy rather than a registry walk each.
+   */
   async metrics(): Promise<string> {
-    return (this.published?.text ?? '') + (await this.live.render());
+    const now = this.now();
+    const cached = this.exposition;
+    if (
+      cached &&
+      cached.published === this.published &&
+      now - cached.at < LIVE_METRICS_MAX_AGE_MS
+    ) {
+      return cached.text;
+    }
+    const published = this.published;
+    const text = (published?.text ?? '') + (await this.live.render());
+    this.exposition = { published, at: now, text };
+    return text;
   }
 
   /** Runs one collection, or joins the one already running. */

@@ -99,10 +99,21 @@ export async function collect(
     };
   }
 
-  const reports = await Promise.all(
-    options.accounts.flatMap((account) =>
-      UPGRADE_STATUSES.map((status) => collectReport(account, status)),
-    ),
+  // Start the reports that took the most pages last time first: the longest chain of pages bounds the
+  // collection, and p-limit serves requests in the order they queue.
+  const pairs = options.accounts.flatMap((account) =>
+    UPGRADE_STATUSES.map((status) => ({ account, status })),
+  );
+  const lastPages = (p: (typeof pairs)[number]) =>
+    before.get(reportKey(p.account, p.status))?.pages ?? 0;
+  const reports: ReportState[] = new Array(pairs.length);
+  await Promise.all(
+    pairs
+      .map((pair, index) => ({ ...pair, index }))
+      .sort((a, b) => lastPages(b) - lastPages(a))
+      .map(async ({ account, status, index }) => {
+        reports[index] = await collectReport(account, status);
+      }),
   );
   return {
     startedAtSeconds: started / 1000,

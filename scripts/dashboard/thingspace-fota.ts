@@ -338,12 +338,13 @@ const upgradesByStatusNow = q(
   { instant: true },
 );
 
+/** Accounts over either spike threshold, each counted once (a comparison keeps the metric name). */
 const spikingAccounts =
-  `count(\n` +
+  `count(count by (account) (\n` +
   `  (${fleet('thingspace_fota:upgrades:rise1h', 'status="UpgradeFailed"')} >= ${fleet('thingspace_fota:upgrades:rise1h_spike_threshold')})\n` +
   `  or\n` +
   `  (${fleet('thingspace_fota:upgrade_devices:rise1h', 'status="UpgradeFailed"')} >= ${fleet('thingspace_fota:upgrade_devices:rise1h_spike_threshold')})\n` +
-  `) or vector(0)`;
+  `)) or vector(0)`;
 
 const failureRatioNow =
   `sum(${fleet('thingspace_fota:upgrades:sum', 'status="UpgradeFailed"')})\n/\n` +

@@ -428,5 +428,13 @@ describe('live: simulator → exporter → Prometheus with the shipped rules', (
       `thingspace_fota:upgrades:rise1h_spike_threshold{account="${spike.account}"}`,
     );
     expect(Number(threshold[0]?.value?.[1])).toBe(5);
+
+    // The dashboard shows it: one account in a failure spike.
+    const panel = panelQueries(dashboard).find((q) =>
+      q.where.includes('Accounts in a failure spike'),
+    );
+    expect(panel).toBeDefined();
+    const spiking = await result(substitute(panel?.expr ?? ''));
+    expect(spiking.map((r) => Number(r.value?.[1]))).toEqual([1]);
   });
 });

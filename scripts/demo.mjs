@@ -68,9 +68,15 @@ async function stop(code = 0) {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
+// A fleet shaped like a real one: mostly finished history, a small failed share, and the clock at now so
+// that the oldest in-progress upgrades look their real age on the dashboard.
 const simulator = start('simulator', 'dist/simulator/cli.js', [
   '--listen-address',
   simulatorAddress,
+  '--start-time',
+  'now',
+  '--upgrades-per-status',
+  'RequestPending=4,Queued=8,RequestFailed=2,InProgress=10,Finished=120,UpgradeFailed=6',
 ]);
 const { url: simulatorUrl } = await simulator.waitFor((l) => l.msg === 'simulator listening');
 const truth = await (await fetch(`${simulatorUrl}/_sim/truth`)).json();

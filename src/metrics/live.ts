@@ -65,7 +65,12 @@ export class LiveMetrics {
     }
     for (const kind of ['oauth_token', 'session_login'] satisfies LoginKind[])
       this.loginFailures.inc({ kind }, 0);
-    for (const endpoint of ENDPOINTS) this.apiDuration.zero({ endpoint });
+    for (const endpoint of ENDPOINTS) {
+      this.apiDuration.zero({ endpoint });
+      // The codes alerts divide by, present from the start so that rate() sees their first increase.
+      for (const code of ['200', '429', '500', 'error'])
+        this.apiRequests.inc({ endpoint, code }, 0);
+    }
     this.loginBlocked.set(0);
   }
 

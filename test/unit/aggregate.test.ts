@@ -1,0 +1,445 @@
+import {
+  boundLength,
+  LabelCap,
+  MAX_LABEL_LENGTH,
+  NO_REASON,
+  OTHER,
+  UNKNOWN_FIRMWARE,
+} from '../../src/aggregate/labels.js';
+import {
+  emptyCounts,
+  parseStartDate,
+  ReportAggregator,
+  type ReportCounts,
+} from '../../src/aggregate/report.js';
+import type { Device, ReportPage, Upgrade } from '../../src/thingspace/schema.js';
+
+function page(upgrades: Upgrade[], hasMore = false, cursor?: string): ReportPage {
+  return { hasMore, cursor, upgrades };
+}
+
+function aggregate(pages: ReportPage[], maxLabelValues = 50): ReportCounts {
+  const aggregator = new ReportAggregator(maxLabelValues);
+  for (const p of pages) aggregator.addPage(p);
+  return aggregator.result();
+}
+
+/** Flattens the nested device counts into `firmware|status|reason → count`. */
+function flatDevices(counts: ReportCounts): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [firmware, byStatus] of counts.devices)
+    for (const [status, byReason] of byStatus)
+      for (const [reason, n] of byReason) out[`${firmware}|${status}|${reason}`] = n;
+  return out;
+}
+
+const device = (status: string, resultReason?: string | null): Device => ({
+  deviceId: '9000',
+  status,
+  resultReason,
+});
+
+describe('ReportAggregator counts', () => {
+  it('counts upgrades by firmware_to and devices by firmware_to/device_status/result_reason', () => {
+    const counts = aggregate([
+      page(
+        [
+          {
+            id: 'u1',
+            firmwareTo: 'FW-02',
+            startDate: '2018-04-02',
+            deviceList: [
+              device('Device Accepted', 'success'),
+              device('Device Accepted', 'success'),
+            ],
+          },
+          {
+            id: 'u2',
+            firmwareTo: 'FW-02',
+            startDate: '2018-04-03',
+            deviceList: [device('UpgradeFailed', 'Device not found')],
+          },
+        ],
+        true,
+        'u2',
+      ),
+      page([
+        {
+          id: 'u3',
+          firmwareTo: 'FW-03',
+          deviceList: [
+            device('UpgradeSuccess', 'success'),
+            device('UpgradeFailed', 'Invalid device IMEI'),
+          ],
+        },
+        { id: 'u4', firmwareTo: 'FW-03', deviceList: [] },
+      ]),
+    ]);
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ 'FW-02': 2, 'FW-03': 2 });
+    expect(flatDevices(counts)).toEqual({
+      'FW-02|Device Accepted|success': 2,
+      'FW-02|UpgradeFailed|Device not found': 1,
+      'FW-03|UpgradeSuccess|success': 1,
+      'FW-03|UpgradeFailed|Invalid device IMEI': 1,
+    });
+    expect(counts.upgradeCount).toBe(4);
+    expect(counts.deviceCount).toBe(5);
+    expect(counts.folded).toEqual({ firmware_to: 0, device_status: 0, result_reason: 0 });
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['null', null],
+    ['empty', ''],
+  ])('a %s result reason is counted as "none"', (_what, reason) => {
+    const d: Device =
+      reason === undefined
+        ? { deviceId: '1', status: 'Request Pending' }
+        : device('Request Pending', reason);
+    const counts = aggregate([page([{ id: 'u1', firmwareTo: 'FW', deviceList: [d] }])]);
+    expect(NO_REASON).toBe('none');
+    expect(flatDevices(counts)).toEqual({ 'FW|Request Pending|none': 1 });
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['null', null],
+    ['empty', ''],
+  ])('a %s firmwareTo is counted as "unknown"', (_what, firmwareTo) => {
+    const upgrade: Upgrade =
+      firmwareTo === undefined
+        ? { id: 'u1', deviceList: [device('Device Accepted', 'success')] }
+        : { id: 'u1', firmwareTo, deviceList: [device('Device Accepted', 'success')] };
+    const counts = aggregate([page([upgrade])]);
+    expect(UNKNOWN_FIRMWARE).toBe('unknown');
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ unknown: 1 });
+    expect(flatDevices(counts)).toEqual({ 'unknown|Device Accepted|success': 1 });
+  });
+
+  it('an upgrade without a device list counts as an upgrade with no devices', () => {
+    const counts = aggregate([
+      page([
+        { id: 'u1', firmwareTo: 'FW' },
+        { id: 'u2', deviceList: null },
+      ]),
+    ]);
+    expect(counts.upgradeCount).toBe(2);
+    expect(counts.deviceCount).toBe(0);
+    expect(counts.devices.size).toBe(0);
+  });
+
+  it('counts an upgrade id seen twice in one pass (overlapping pages) once', () => {
+    const u1: Upgrade = {
+      id: 'u1',
+      firmwareTo: 'FW',
+      deviceList: [device('A', 'r'), device('A', 'r')],
+    };
+    const counts = aggregate([
+      page([u1, { id: 'u2', firmwareTo: 'FW', deviceList: [device('A', 'r')] }], true, 'u2'),
+      page([{ ...u1 }, { id: 'u3', firmwareTo: 'FW', deviceList: [device('B', 'r')] }]),
+    ]);
+    expect(counts.upgradeCount).toBe(3);
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ FW: 3 });
+    expect(counts.deviceCount).toBe(4);
+    expect(flatDevices(counts)).toEqual({ 'FW|A|r': 3, 'FW|B|r': 1 });
+  });
+
+  it('a fresh aggregator does not remember ids from another pass', () => {
+    const upgrades: Upgrade[] = [{ id: 'u1', firmwareTo: 'FW', deviceList: [device('A', 'r')] }];
+    expect(aggregate([page(upgrades)]).upgradeCount).toBe(1);
+    expect(aggregate([page(upgrades)]).upgradeCount).toBe(1);
+  });
+
+  it('emptyCounts has nothing in it', () => {
+    const counts = emptyCounts();
+    expect(counts.upgrades.size).toBe(0);
+    expect(counts.devices.size).toBe(0);
+    expect(counts.upgradeCount).toBe(0);
+    expect(counts.deviceCount).toBe(0);
+    expect(counts.oldestStartSeconds).toBeUndefined();
+  });
+});
+
+describe('oldest start date', () => {
+  it('reads a bare date as UTC midnight', () => {
+    expect(parseStartDate('2018-04-02')).toBe(Date.UTC(2018, 3, 2) / 1000);
+  });
+
+  it('reads a date-time with Z, an offset, or no zone (UTC)', () => {
+    const expected = Date.UTC(2018, 3, 1, 16, 3) / 1000;
+    expect(parseStartDate('2018-04-01T16:03:00.000Z')).toBe(expected);
+    expect(parseStartDate('2018-04-01T16:03:00Z')).toBe(expected);
+    expect(parseStartDate('2018-04-01T16:03:00')).toBe(expected);
+    expect(parseStartDate('2018-04-01T18:03:00+02:00')).toBe(expected);
+  });
+
+  it.each([
+    undefined,
+    null,
+    '',
+    'yesterday',
+    '04/02/2018',
+    '2018-13-01',
+    '2018-04-02 16:03',
+    '20180402',
+  ])('ignores %j', (text) => {
+    expect(parseStartDate(text)).toBeUndefined();
+  });
+
+  it('takes the oldest of both forms across pages and skips unreadable dates', () => {
+    const counts = aggregate([
+      page(
+        [
+          { id: 'a', startDate: '2018-04-02' },
+          { id: 'b', startDate: 'not a date' },
+        ],
+        true,
+        'b',
+      ),
+      page([
+        { id: 'c', startDate: '2018-04-01T16:03:00.000Z' },
+        { id: 'd', startDate: '2018-04-03T00:00:00.000Z' },
+        { id: 'e', startDate: null },
+        { id: 'f' },
+      ]),
+    ]);
+    expect(counts.oldestStartSeconds).toBe(Date.UTC(2018, 3, 1, 16, 3) / 1000);
+  });
+
+  it('a bare date earlier than a date-time wins', () => {
+    const counts = aggregate([
+      page([
+        { id: 'a', startDate: '2018-04-01T16:03:00.000Z' },
+        { id: 'b', startDate: '2018-04-01' },
+      ]),
+    ]);
+    expect(counts.oldestStartSeconds).toBe(Date.UTC(2018, 3, 1) / 1000);
+  });
+
+  it('is undefined when no date is readable', () => {
+    const counts = aggregate([page([{ id: 'a', startDate: 'soon' }, { id: 'b' }])]);
+    expect(counts.oldestStartSeconds).toBeUndefined();
+  });
+});
+
+describe('label capping', () => {
+  it('keeps the first N distinct firmware values in report order and folds later ones into "other"', () => {
+    const upgrades: Upgrade[] = ['F1', 'F2', 'F1', 'F3', 'F4', 'F2', 'F3'].map((fw, i) => ({
+      id: `u${i}`,
+      firmwareTo: fw,
+      deviceList: [device('S', 'r')],
+    }));
+    const counts = aggregate([page(upgrades.slice(0, 3), true, 'u2'), page(upgrades.slice(3))], 2);
+    expect(OTHER).toBe('other');
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ F1: 2, F2: 2, other: 3 });
+    expect(flatDevices(counts)).toEqual({ 'F1|S|r': 2, 'F2|S|r': 2, 'other|S|r': 3 });
+    expect(counts.folded.firmware_to).toBe(2); // F3 and F4
+    expect(counts.upgradeCount).toBe(7);
+  });
+
+  it('caps device_status and result_reason independently', () => {
+    const devices = [
+      device('S1', 'R1'),
+      device('S2', 'R2'),
+      device('S3', 'R1'),
+      device('S1', 'R3'),
+      device('S4', 'R4'),
+    ];
+    const counts = aggregate([page([{ id: 'u', firmwareTo: 'F', deviceList: devices }])], 2);
+    expect(flatDevices(counts)).toEqual({
+      'F|S1|R1': 1,
+      'F|S2|R2': 1,
+      'F|other|R1': 1,
+      'F|S1|other': 1,
+      'F|other|other': 1,
+    });
+    expect(counts.folded).toEqual({ firmware_to: 0, device_status: 2, result_reason: 2 });
+    expect(counts.deviceCount).toBe(5);
+  });
+
+  it('counts each folded value once however often it appears', () => {
+    const cap = new LabelCap(1);
+    expect(cap.map('a')).toBe('a');
+    expect(cap.map('b')).toBe(OTHER);
+    expect(cap.map('b')).toBe(OTHER);
+    expect(cap.map('c')).toBe(OTHER);
+    expect(cap.map('a')).toBe('a');
+    expect(cap.folded).toBe(2);
+  });
+
+  it('caps values after cutting them to length, so long values that share a prefix are one value', () => {
+    const prefix = 'x'.repeat(MAX_LABEL_LENGTH);
+    const counts = aggregate(
+      [
+        page([
+          { id: 'a', firmwareTo: `${prefix}-2024-01-01` },
+          { id: 'b', firmwareTo: `${prefix}-2024-01-02` },
+        ]),
+      ],
+      1,
+    );
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ [prefix]: 2 });
+    expect(counts.folded.firmware_to).toBe(0);
+  });
+});
+
+describe('boundLength', () => {
+  const codePoints = (s: string) => [...s].length;
+  const hasLoneSurrogate = (s: string) =>
+    /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+  it('leaves short values alone', () => {
+    expect(boundLength('abc')).toBe('abc');
+    const exact = 'a'.repeat(MAX_LABEL_LENGTH);
+    expect(boundLength(exact)).toBe(exact);
+  });
+
+  it('cuts at 120 code points', () => {
+    expect(MAX_LABEL_LENGTH).toBe(120);
+    const long = 'abcdefghij'.repeat(30);
+    expect(boundLength(long)).toBe(long.slice(0, 120));
+  });
+
+  it('counts an astral character as one code point', () => {
+    const emojis = '😀'.repeat(200);
+    const cut = boundLength(emojis);
+    expect(codePoints(cut)).toBe(120);
+    expect(cut).toBe('😀'.repeat(120));
+  });
+
+  it('keeps 119 letters plus one emoji (121 UTF-16 units, 120 code points) whole', () => {
+    const value = `${'a'.repeat(119)}😀`;
+    expect(value.length).toBe(121);
+    expect(boundLength(value)).toBe(value);
+  });
+
+  it('never splits a surrogate pair at the cut', () => {
+    for (let offset = 0; offset < 4; offset++) {
+      const value = 'a'.repeat(offset) + '𝄞'.repeat(150);
+      const cut = boundLength(value);
+      expect(codePoints(cut)).toBe(120);
+      expect(hasLoneSurrogate(cut)).toBe(false);
+      expect(value.startsWith(cut)).toBe(true);
+    }
+  });
+
+  it('bounds device statuses and reasons too', () => {
+    const reason = `Upgrade failed at ${'9'.repeat(300)}`;
+    const counts = aggregate([
+      page([{ id: 'u', firmwareTo: 'F', deviceList: [device('S', reason)] }]),
+    ]);
+    const [key] = Object.keys(flatDevices(counts));
+    expect(key).toBe(`F|S|${reason.slice(0, 120)}`);
+  });
+});
+
+describe('property: totals agree with the nested counts', () => {
+  /** mulberry32: a small seeded generator, so a failure can be reproduced from its seed. */
+  function rng(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  const FIRMWARES = ['FW-01', 'FW-02', 'FW-03', 'FW-04', '', null, undefined, 'x'.repeat(130)];
+  const STATUSES = ['Device Accepted', 'Request Pending', 'UpgradeSuccess', 'UpgradeFailed', ''];
+  const REASONS = [
+    'success',
+    'Device not found',
+    'Invalid device IMEI',
+    '',
+    null,
+    undefined,
+    'a"b\\c\nd',
+  ];
+
+  function generate(random: () => number): ReportPage[] {
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+    const pages: ReportPage[] = [];
+    const ids: string[] = [];
+    const pageCount = 1 + Math.floor(random() * 5);
+    for (let p = 0; p < pageCount; p++) {
+      const upgrades: Upgrade[] = [];
+      const size = Math.floor(random() * 8);
+      for (let u = 0; u < size; u++) {
+        // now and then repeat an earlier id, as overlapping pages do
+        const id = ids.length > 0 && random() < 0.15 ? pick(ids) : `up-${p}-${u}`;
+        ids.push(id);
+        const deviceList: Device[] = [];
+        const devices = Math.floor(random() * 6);
+        for (let d = 0; d < devices; d++) deviceList.push(device(pick(STATUSES), pick(REASONS)));
+        upgrades.push({
+          id,
+          firmwareTo: pick(FIRMWARES),
+          deviceList: random() < 0.1 ? null : deviceList,
+        });
+      }
+      pages.push(page(upgrades, p < pageCount - 1, `c${p}`));
+    }
+    return pages;
+  }
+
+  it('holds for 300 random reports', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const random = rng(seed);
+      const pages = generate(random);
+      const max = 1 + Math.floor(random() * 4);
+      const counts = aggregate(pages, max);
+
+      // independent expectations from the raw pages
+      const firstSeen = new Map<string, Upgrade>();
+      for (const p of pages)
+        for (const u of p.upgrades) if (!firstSeen.has(u.id)) firstSeen.set(u.id, u);
+      const expectedDevices = [...firstSeen.values()].reduce(
+        (n, u) => n + (u.deviceList?.length ?? 0),
+        0,
+      );
+
+      let nested = 0;
+      let byFirmware = 0;
+      for (const byStatus of counts.devices.values()) {
+        expect(byStatus.size).toBeLessThanOrEqual(max + 1);
+        for (const byReason of byStatus.values()) {
+          expect(byReason.size).toBeLessThanOrEqual(max + 1);
+          for (const n of byReason.values()) {
+            expect(n).toBeGreaterThan(0);
+            nested += n;
+          }
+        }
+      }
+      for (const n of counts.upgrades.values()) byFirmware += n;
+
+      const context = `seed ${seed}`;
+      expect({ context, nested }).toEqual({ context, nested: counts.deviceCount });
+      expect({ context, devices: counts.deviceCount }).toEqual({
+        context,
+        devices: expectedDevices,
+      });
+      expect({ context, byFirmware }).toEqual({ context, byFirmware: counts.upgradeCount });
+      expect({ context, upgrades: counts.upgradeCount }).toEqual({
+        context,
+        upgrades: firstSeen.size,
+      });
+      expect(counts.upgrades.size).toBeLessThanOrEqual(max + 1);
+      for (const firmware of counts.devices.keys())
+        expect(counts.upgrades.has(firmware)).toBe(true);
+
+      // the kept firmware values are the first `max` distinct ones in report order
+      const distinct: string[] = [];
+      for (const u of firstSeen.values()) {
+        const value = boundLength(u.firmwareTo || UNKNOWN_FIRMWARE);
+        if (!distinct.includes(value)) distinct.push(value);
+      }
+      const kept = [...counts.upgrades.keys()].filter(
+        (k) => k !== OTHER || distinct.slice(0, max).includes(OTHER),
+      );
+      expect(kept.sort()).toEqual(distinct.slice(0, max).sort());
+      expect(counts.folded.firmware_to).toBe(Math.max(0, distinct.length - max));
+    }
+  });
+});

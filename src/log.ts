@@ -13,14 +13,16 @@ const MASK = '[REDACTED]';
 
 /** The secret values known so far: configured credentials and the tokens obtained with them. */
 export class SecretScrubber {
-  private readonly values = new Set<string>();
+  /** Longest first, so that a secret containing another is masked whole. */
+  private values: string[] = [];
 
   add(value: string): void {
     if (value.length < MIN_SECRET_LENGTH) return;
-    this.values.add(value);
     // In a JSON line a secret with quotes or backslashes appears escaped.
     const escaped = JSON.stringify(value).slice(1, -1);
-    if (escaped !== value) this.values.add(escaped);
+    const fresh = [value, escaped].filter((v) => !this.values.includes(v));
+    if (fresh.length > 0)
+      this.values = [...this.values, ...fresh].sort((a, b) => b.length - a.length);
   }
 
   scrub(text: string): string {
@@ -32,9 +34,13 @@ export class SecretScrubber {
 
 const REDACT_PATHS = [
   'authorization',
+  'Authorization',
   '*.authorization',
+  '*.Authorization',
   '*.headers.authorization',
+  '*.headers.Authorization',
   '*.headers["vz-m2m-token"]',
+  '*.headers["VZ-M2M-Token"]',
   'password',
   '*.password',
   'clientSecret',

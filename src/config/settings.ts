@@ -2,7 +2,7 @@
  * The configuration table: every setting exactly once, with its flag, environment variable, default and
  * meaning. The parser, `--help` and the README's configuration table (kept in sync by a test) derive from it.
  */
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -48,10 +48,15 @@ function integer(min: number, max: number) {
   };
 }
 
-function duration(minMs: number) {
+/** Node's timers hold at most about 24.8 days; the maxima keep every duration far inside that. */
+function duration(minMs: number, maxMs: number) {
   return (raw: string): number => {
     const ms = parseDuration(raw);
-    if (ms < minMs) throw new Error(`must be at least ${minMs / 1000}s, got "${raw}"`);
+    if (ms < minMs || ms > maxMs) {
+      throw new Error(
+        `must be from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got "${raw}"`,
+      );
+    }
     return ms;
   };
 }
@@ -187,7 +192,7 @@ export const SETTINGS = {
     default: '5m',
     meaning:
       'Time between the starts of two collections; also the least time between a rejected login and the next attempt.',
-    parse: duration(1000),
+    parse: duration(1000, 86_400_000),
   }),
   concurrency: spec({
     flag: '--collector.concurrency',
@@ -202,7 +207,7 @@ export const SETTINGS = {
     default: '30s',
     meaning:
       'Limit for one HTTP request to ThingSpace, from sending it to the last byte of the answer.',
-    parse: duration(100),
+    parse: duration(100, 600_000),
   }),
   maxRetries: spec({
     flag: '--collector.max-retries',
@@ -218,7 +223,7 @@ export const SETTINGS = {
     default: '15m',
     meaning:
       'How long a failing account+status keeps serving its last good values before its series disappear.',
-    parse: duration(0),
+    parse: duration(0, 30 * 86_400_000),
   }),
   maxLabelValues: spec({
     flag: '--collector.max-label-values',

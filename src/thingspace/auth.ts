@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Secret } from '../config/settings.js';
-import { isBearerRejection, parseErrorBody, ThingSpaceError, type Endpoint } from './errors.js';
+import { isGatewayFault, parseErrorBody, ThingSpaceError, type Endpoint } from './errors.js';
 import { throwIfTransient, type HttpResponse, type Send } from './http.js';
 import type { Retry } from './retry.js';
 
@@ -51,10 +51,12 @@ interface Cached {
   expiresAt: number;
 }
 
-function fingerprint(credentials: Credentials): string {
+/** ThingSpace locks a user at this many consecutive failed logins. */
+export const THINGSPACE_LOCKOUT_AT = 5;
+
+function fingerprint(...secrets: Secret[]): string {
   const hash = createHash('sha256');
-  for (const secret of Object.values(credentials) as Secret[])
-    hash.update(secret.read()).update('\0');
+  for (const secret of secrets) hash.update(secret.read()).update('\0');
   return hash.digest('hex');
 }
 
@@ -65,6 +67,7 @@ export class Authenticator {
   private consecutiveRejections = 0;
   private lastRejectionAt = 0;
   private rejectedFingerprint: string | undefined;
+  private rejectedUser: string | undefined;
 
   constructor(private readonly deps: AuthDeps) {}
 
@@ -101,10 +104,25 @@ export class Authenticator {
     if (kind === 'session' && this.session?.value === value) this.session = undefined;
   }
 
+  /**
+   * ThingSpace counts failed logins per user, whatever the password tried: new credentials for the same
+   * user get one attempt straight away, but never the one that would lock the user.
+   */
   private checkLoginAllowed(): void {
     if (this.consecutiveRejections === 0) return;
-    if (fingerprint(this.deps.credentials) !== this.rejectedFingerprint) {
+    const { clientId, clientSecret, username, password } = this.deps.credentials;
+    if (fingerprint(username) !== this.rejectedUser) {
       this.consecutiveRejections = 0;
+      this.deps.onLoginSucceeded();
+      return;
+    }
+    if (fingerprint(clientId, clientSecret, username, password) !== this.rejectedFingerprint) {
+      if (this.consecutiveRejections >= THINGSPACE_LOCKOUT_AT - 1) {
+        throw new ThingSpaceError(
+          'auth',
+          `login blocked: ${this.consecutiveRejections} logins of this user were rejected in a row and one more would lock it at ThingSpace; restart only once the credentials are known to be right`,
+        );
+      }
       return;
     }
     if (this.blocked) {
@@ -139,7 +157,9 @@ export class Authenticator {
     const body = parseErrorBody(response.body);
     this.consecutiveRejections += 1;
     this.lastRejectionAt = this.deps.now();
-    this.rejectedFingerprint = fingerprint(this.deps.credentials);
+    const { clientId, clientSecret, username, password } = this.deps.credentials;
+    this.rejectedFingerprint = fingerprint(clientId, clientSecret, username, password);
+    this.rejectedUser = fingerprint(username);
     this.deps.onLoginRejected(kind, this.consecutiveRejections, this.blocked);
     return new ThingSpaceError(
       'auth',
@@ -171,6 +191,7 @@ export class Authenticator {
   private async requestBearer(): Promise<Cached> {
     const { clientId, clientSecret } = this.deps.credentials;
     const basic = Buffer.from(`${clientId.read()}:${clientSecret.read()}`).toString('base64');
+    this.deps.onSecret(basic);
     const response = await this.post(
       'oauth_token',
       '/api/ts/v1/oauth2/token',
@@ -201,7 +222,7 @@ export class Authenticator {
     );
     if (response.status >= 300) {
       // A stale bearer token is not a failed login: renew it once and log in again.
-      if (mayRenewBearer && isBearerRejection(response.status, parseErrorBody(response.body))) {
+      if (mayRenewBearer && isGatewayFault(response.status, parseErrorBody(response.body))) {
         this.invalidate('bearer', bearer);
         this.bearer = await this.requestBearer();
         return this.login(this.bearer.value, false);

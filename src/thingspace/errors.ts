@@ -60,6 +60,15 @@ export function isBearerRejection(status: number, body: ErrorBody): boolean {
   return status === 401 && (body.code === undefined || body.code.startsWith('9009'));
 }
 
+/**
+ * Only the gateway's own fault (900901/900902) proves that a bearer token, not the user's password, was
+ * refused. A login answered with a bare 401 counts as a failed login: retrying it would spend another of
+ * the user's five attempts.
+ */
+export function isGatewayFault(status: number, body: ErrorBody): boolean {
+  return status === 401 && body.code !== undefined && body.code.startsWith('9009');
+}
+
 /** Session expiry arrives with varying HTTP statuses; only the code is reliable. */
 export function isSessionRejection(body: ErrorBody): boolean {
   return body.code?.includes('SessionToken') ?? false;

@@ -48,7 +48,7 @@ describe('SecretScrubber', () => {
 
   // BUG: src/log.ts:26-30 (SecretScrubber.scrub) replaces secrets in insertion order, so when a shorter secret
   // that is part of a longer one was added first, the longer one is only partly masked.
-  it.skip('masks a secret completely even when another secret is part of it', () => {
+  it('masks a secret completely even when another secret is part of it', () => {
     const scrubber = new SecretScrubber();
     scrubber.add('user-Ab12'); // e.g. the username
     scrubber.add('user-Ab12-Pass-Zx98'); // a password that contains it
@@ -134,7 +134,7 @@ describe('createLogger', () => {
 
   // BUG: src/log.ts:33-48 (REDACT_PATHS) lists only the lower-case `authorization`; header names are
   // case-insensitive, and the Basic value base64(clientId:clientSecret) is not known to the scrubber either.
-  it.skip('redacts an Authorization header however its name is capitalised', () => {
+  it('redacts an Authorization header however its name is capitalised', () => {
     const { logger, lines } = memoryLogger([]);
     const basic = `Basic ${Buffer.from('unknown-id:unknown-secret').toString('base64')}`;
     logger.info({ headers: { Authorization: basic } }, 'capitalised');

@@ -364,6 +364,25 @@ describe('Authenticator: account-lockout protection', () => {
     expect(successes()).toBe(1);
   });
 
+  it('new but still wrong passwords never spend the attempt that would lock the user', async () => {
+    const { fake, auth, clock, creds } = setup({ wrongPassword: true, maxLoginFailures: 3 });
+    for (let i = 0; i < 3; i++) {
+      await authError(auth.tokens());
+      clock.advance(BACKOFF_MS);
+    }
+    expect(fake.count('session_login')).toBe(3);
+    creds.password = 'second-wrong-password';
+    await authError(auth.tokens());
+    expect(fake.count('session_login')).toBe(4);
+    creds.password = 'third-wrong-password';
+    clock.advance(BACKOFF_MS * 10);
+    await expect(auth.tokens()).rejects.toThrow('one more would lock it');
+    creds.password = fake.correct.password;
+    await expect(auth.tokens()).rejects.toThrow('one more would lock it');
+    expect(fake.count('session_login')).toBe(4);
+    expect(fake.locked).toBe(false);
+  });
+
   it('a change of the username also lifts the block, right away', async () => {
     const { fake, auth, clock, creds } = setup({ maxLoginFailures: 1 });
     creds.username = 'user-typo';

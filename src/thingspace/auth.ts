@@ -190,8 +190,10 @@ export class Authenticator {
 
   private async requestBearer(): Promise<Cached> {
     const { clientId, clientSecret } = this.deps.credentials;
-    const basic = Buffer.from(`${clientId.read()}:${clientSecret.read()}`).toString('base64');
-    this.deps.onSecret(basic);
+    const [id, secret] = [clientId.read(), clientSecret.read()];
+    const basic = Buffer.from(`${id}:${secret}`).toString('base64');
+    // Values re-read from *_FILE may be new since start-up: the scrubber must know them before any log line.
+    for (const value of [id, secret, basic]) this.deps.onSecret(value);
     const response = await this.post(
       'oauth_token',
       '/api/ts/v1/oauth2/token',
@@ -213,12 +215,17 @@ export class Authenticator {
   }
 
   private async login(bearer: string, mayRenewBearer: boolean): Promise<Cached> {
-    const { username, password } = this.deps.credentials;
+    const [username, password] = [
+      this.deps.credentials.username.read(),
+      this.deps.credentials.password.read(),
+    ];
+    this.deps.onSecret(username);
+    this.deps.onSecret(password);
     const response = await this.post(
       'session_login',
       '/api/m2m/v1/session/login',
       { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
-      JSON.stringify({ username: username.read(), password: password.read() }),
+      JSON.stringify({ username, password }),
     );
     if (response.status >= 300) {
       // A stale bearer token is not a failed login: renew it once and log in again.

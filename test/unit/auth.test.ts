@@ -97,19 +97,26 @@ describe('Authenticator: token life cycle', () => {
     expect(fake.count('session_login')).toBe(1);
   });
 
-  it('reports every token it obtains through onSecret', async () => {
+  it('reports every token and every credential it uses through onSecret', async () => {
     const { fake, auth, secrets, clock } = setup();
     await auth.tokens();
     clock.advance(SESSION_IDLE_LIMIT_MS + MINUTE * 61);
     await auth.tokens();
     expect(fake.bearers).toHaveLength(2);
     expect(fake.sessions).toHaveLength(2);
-    // every token, and the Basic header value that carries the client secret
+    // every token, the credentials as read (a *_FILE may have changed) and the Basic header value
     const tokens = [...fake.bearers, ...fake.sessions];
     expect(secrets.filter((s) => tokens.includes(s)).sort()).toEqual(tokens.sort());
-    expect([...new Set(secrets.filter((s) => !tokens.includes(s)))]).toEqual([
-      Buffer.from(`${fake.correct.clientId}:${fake.correct.clientSecret}`).toString('base64'),
-    ]);
+    const { clientId, clientSecret, username, password } = fake.correct;
+    expect([...new Set(secrets.filter((s) => !tokens.includes(s)))].sort()).toEqual(
+      [
+        clientId,
+        clientSecret,
+        username,
+        password,
+        Buffer.from(`${clientId}:${clientSecret}`).toString('base64'),
+      ].sort(),
+    );
   });
 
   it.each([3600, 600, 120])(

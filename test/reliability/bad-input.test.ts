@@ -1,0 +1,185 @@
+/**
+ * Bad input at process level, beyond what test/unit/config.test.ts and test/cli/cli.test.ts already hold:
+ * hostile account names and base URLs from flags and from the environment are refused at start-up with exit
+ * code 2 and one line naming the setting (never echoing credentials found in a URL), and label values taken
+ * from ThingSpace's free text are bounded in length and in number on /metrics.
+ * (Answers from ThingSpace that fail validation are the parse rows of faults.test.ts.)
+ */
+import { jest } from '@jest/globals';
+import { scrape, startPair, value, waitForCollection } from '../support/faults.js';
+import { EXPORTER_BIN, killAll, runProcess } from '../support/process.js';
+import { SIMULATOR_ENV } from '../support/simulator.js';
+import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+
+jest.setTimeout(60_000);
+afterEach(() => killAll());
+
+async function refused(args: string[], env: Record<string, string> = {}) {
+  const { code, stdout, stderr } = await runProcess(EXPORTER_BIN, args, {
+    ...SIMULATOR_ENV,
+    ...env,
+  });
+  return { code, stdout, stderr, lines: stderr.trim().split('\n') };
+}
+
+describe('account names', () => {
+  test.each([
+    '../etc',
+    '..',
+    '.',
+    'a/b',
+    'a%2fb',
+    'a?b=1',
+    'a#b',
+    'a b',
+    '-rf',
+    '_x',
+    'ü-123',
+    '0242078689-00001\u0000',
+    'x'.repeat(65),
+    '0242078689-00001,0242078689-00001',
+    ',,,',
+  ])('%j is refused: exit 2, one line naming --thingspace.accounts', async (accounts) => {
+    for (const [args, env] of [
+      [[`--thingspace.accounts=${accounts.replace('\u0000', '')}`], {}],
+      [[], { THINGSPACE_ACCOUNTS: accounts.replace('\u0000', '') }],
+    ] as const) {
+      if (accounts.includes('\u0000')) continue; // cannot be passed to a process at all
+      const { code, lines, stdout } = await refused([...args], env);
+      expect(code).toBe(2);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain('--thingspace.accounts (THINGSPACE_ACCOUNTS)');
+      expect(stdout).toBe('');
+    }
+  });
+
+  // BUG: src/config/settings.ts, parseAccounts (and parseBaseUrl, below) put the raw value in the error
+  // message, so a newline in it splits the "one line" on stderr, and the second line can be a forged JSON
+  // log line. Expected: one line whatever the value (e.g. quote echoed values with JSON.stringify instead
+  // of "${value}"). Flip each case once fixed.
+  test.failing.each([
+    ['THINGSPACE_ACCOUNTS', '0242078689-00001\n{"level":"error","msg":"forged"}'],
+    ['THINGSPACE_BASE_URL', 'http://x\n{"level":"error","msg":"forged"}'],
+  ])('a newline inside %s is refused and the error stays on one line', async (name, raw) => {
+    const { code, lines } = await refused([], {
+      THINGSPACE_ACCOUNTS: '0242078689-00001',
+      [name]: raw,
+    });
+    expect(code).toBe(2);
+    expect(lines).toHaveLength(1);
+  });
+});
+
+describe('base URLs', () => {
+  test.each([
+    ['ftp://thingspace.verizon.com', 'http(s)'],
+    ['file:///etc/passwd', 'http(s)'],
+    ['javascript:alert(1)', 'http(s)'],
+    ['http://10.1.2.3', 'loopback'],
+    ['http://thingspace.verizon.com', 'loopback'],
+    ['https://thingspace.verizon.com/?debug=1', 'query'],
+    ['https://thingspace.verizon.com/#x', 'fragment'],
+    ['https://user@thingspace.verizon.com', 'credentials'],
+    ['', 'URL'],
+    ['not a url', 'URL'],
+    ['http://[::1', 'URL'],
+  ])('%j is refused: exit 2, one line naming --thingspace.base-url', async (url, why) => {
+    const { code, lines, stdout } = await refused([
+      '--thingspace.accounts=0242078689-00001',
+      `--thingspace.base-url=${url}`,
+    ]);
+    expect(code).toBe(2);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('--thingspace.base-url (THINGSPACE_BASE_URL)');
+    expect(lines[0]).toContain(why);
+    expect(stdout).toBe('');
+  });
+
+  test('credentials in a well-formed base URL are refused without being echoed', async () => {
+    const { code, stderr } = await refused([
+      '--thingspace.accounts=0242078689-00001',
+      '--thingspace.base-url=https://svc:url-password-Tq5@thingspace.verizon.com',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('credentials');
+    expect(stderr).not.toContain('url-password-Tq5');
+  });
+
+  // BUG: src/config/settings.ts, parseBaseUrl echoes the raw value when `new URL()` throws
+  // (`"${raw}" is not a URL`), so a base URL carrying a password that is malformed in any other way (here
+  // an out-of-range port) prints the password to stderr. Expected: the message names the setting without
+  // the userinfo (e.g. strip `//user:pass@` from the echo, or do not echo at all). Flip once fixed.
+  test.failing('credentials in a malformed base URL are not echoed either', async () => {
+    const { code, stderr } = await refused([
+      '--thingspace.accounts=0242078689-00001',
+      '--thingspace.base-url=https://svc:url-password-Tq5@thingspace.verizon.com:99999',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).not.toContain('url-password-Tq5');
+  });
+});
+
+test.each([
+  ['--collector.max-label-values=0', '--collector.max-label-values'],
+  ['--collector.max-pages=0', '--collector.max-pages'],
+  ['--collector.max-page-bytes=100', '--collector.max-page-bytes'],
+  ['--collector.timeout=10ms', '--collector.timeout'],
+  ['--collector.interval=0s', '--collector.interval'],
+  ['--collector.concurrency=1000', '--collector.concurrency'],
+  ['--collector.max-retries=-1', '--collector.max-retries'],
+  ['--thingspace.max-login-failures=0', '--thingspace.max-login-failures'],
+  ['--web.telemetry-path=/-/x', '--web.telemetry-path'],
+  ['--web.telemetry-path=metrics', '--web.telemetry-path'],
+  ['--web.listen-address=127.0.0.1:70000', '--web.listen-address'],
+])('a guard rail out of range, %s: exit 2, one line naming it', async (flag, named) => {
+  const { code, lines } = await refused(['--thingspace.accounts=0242078689-00001', flag]);
+  expect(code).toBe(2);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain(named);
+});
+
+test('label values from ThingSpace are bounded: at most 120 code points, at most max-label-values + "other" per label', async () => {
+  const cap = 4;
+  const { exporter, accounts } = await startPair(
+    [
+      '--seed',
+      '3',
+      '--accounts',
+      '2',
+      '--upgrades-per-status',
+      '150',
+      '--devices-per-upgrade-mean',
+      '15',
+    ],
+    [`--collector.max-label-values=${cap}`],
+  );
+  await waitForCollection(exporter, 1);
+  const samples = await scrape(exporter);
+  const business = samples.filter((s) => s.name.startsWith('thingspace_fota_upgrade'));
+  let longest = 0;
+  for (const s of business) {
+    for (const v of Object.values(s.labels)) longest = Math.max(longest, [...v].length);
+  }
+  expect(longest).toBe(120); // the simulator serves longer values: they were cut, not dropped
+  for (const account of accounts) {
+    for (const status of UPGRADE_STATUSES) {
+      const mine = business.filter(
+        (s) => s.labels.account === account && s.labels.status === status,
+      );
+      for (const label of ['firmware_to', 'device_status', 'result_reason']) {
+        const values = new Set(mine.filter((s) => label in s.labels).map((s) => s.labels[label]));
+        expect(values.size).toBeLessThanOrEqual(cap + 1);
+        if (values.size === cap + 1) expect(values).toContain('other');
+      }
+    }
+  }
+  // the simulator's templated reasons are unbounded: folding did happen, and says so
+  expect(
+    value(samples, 'thingspace_fota_label_values_folded', {
+      label: 'result_reason',
+      status: 'UpgradeFailed',
+    }),
+  ).toBeGreaterThan(0);
+  // and the whole exposition stays small however many distinct values ThingSpace sent
+  expect(business.length).toBeLessThan(accounts.length * UPGRADE_STATUSES.length * (cap + 1) ** 3);
+});

@@ -1,0 +1,628 @@
+/**
+ * The fault matrix, end to end: the built exporter against the built simulator, one fault at a time. Each
+ * test proves what docs/reliability.md promises for its row: what fails, what is retried and how often,
+ * what is served meanwhile, and that everything the fault did not touch stays exactly the truth.
+ */
+import { jest } from '@jest/globals';
+import { parseExposition, type Sample } from '../support/exposition.js';
+import {
+  collectionLines,
+  count,
+  reportFigures,
+  type CollectionLine,
+  countAll,
+  expectAllExact,
+  expectOnlyFailing,
+  businessOf,
+  freePort,
+  logLines,
+  median,
+  memoryOf,
+  scrape,
+  simStats,
+  startPair,
+  successes,
+  timedGet,
+  total,
+  until,
+  value,
+  waitForCollection,
+  waitForFreshCollection,
+  type ExporterProcess,
+} from '../support/faults.js';
+import { killAll, startExporterProcess } from '../support/process.js';
+import { startRecordingProxy, type RecordingProxy } from '../support/proxy.js';
+import {
+  SIMULATOR_ENV,
+  startSimulatorProcess,
+  truthSeries,
+  type SimulatorProcess,
+} from '../support/simulator.js';
+import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+
+jest.setTimeout(60_000);
+
+let proxy: RecordingProxy | undefined;
+afterEach(async () => {
+  killAll();
+  await proxy?.close();
+  proxy = undefined;
+});
+
+/** Two accounts × six statuses, 30 upgrades each in pages of 5: 72 report pages per collection. */
+const DATA = ['--seed', '5', '--accounts', '2', '--upgrades-per-status', '30', '--page-size', '5'];
+const REPORTS = 2 * UPGRADE_STATUSES.length;
+
+/** Pages read by the reports that succeeded, as the exporter counted them. */
+function pagesRead(samples: Sample[]): number {
+  return samples
+    .filter((s) => s.name === 'thingspace_fota_collection_pages')
+    .filter((s) => successes(samples).get(`${s.labels.account}/${s.labels.status}`) === 1)
+    .reduce((sum, s) => sum + s.value, 0);
+}
+
+function errorsOf(samples: Sample[], error: string, status?: string): number {
+  return total(samples, 'thingspace_fota_collection_errors_total', {
+    error,
+    ...(status ? { status } : {}),
+  });
+}
+
+function retryLines(exporter: ExporterProcess, kind: string) {
+  return logLines(exporter)
+    .filter((l) => String(l.msg).startsWith('retrying:') && l.kind === kind)
+    .map((l) => ({ attempt: Number(l.attempt), delayMs: Number(l.delayMs) }));
+}
+
+/** Waits for the first collection and prints what it met, for docs/reliability.md's measured outcomes. */
+async function firstCollection(
+  sim: SimulatorProcess,
+  exporter: ExporterProcess,
+  extra: Record<string, unknown> = {},
+): Promise<CollectionLine> {
+  const line = await waitForCollection(exporter, 1);
+  const stats = await simStats(sim);
+  reportFigures(`fault: ${expect.getState().currentTestName}`, {
+    collectionSeconds: line.durationSeconds,
+    failedReports: line.failed,
+    pagesRead: line.pages,
+    reports: stats.requests.reports,
+    oauthToken: stats.requests.oauth_token,
+    sessionLogin: stats.requests.session_login,
+    ...extra,
+  });
+  return line;
+}
+
+function expectNoLoginTrouble(samples: Sample[]): void {
+  expect(total(samples, 'thingspace_fota_login_failures_total')).toBe(0);
+  expect(value(samples, 'thingspace_fota_login_blocked')).toBe(0);
+}
+
+describe('tokens expiring in the middle of paging', () => {
+  // 50 ms per page and 4 requests in flight: a walk of 72 pages takes about a second.
+  const SLOW = [...DATA, '--latency-ms', '50'];
+
+  async function expireMidWalk(
+    sim: Awaited<ReturnType<typeof startPair>>['sim'],
+    tokens: 'bearer' | 'session' | 'all',
+  ) {
+    await until(
+      async () => count(await simStats(sim), 'reports', '200') >= 12,
+      'the walk to be under way',
+    );
+    await sim.post(`/_sim/expire?tokens=${tokens}`);
+    return count(await simStats(sim), 'reports', '200');
+  }
+
+  test('bearer token: renewed once, the session kept, the data exact', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(SLOW);
+    const servedBefore = await expireMidWalk(sim, 'bearer');
+    await firstCollection(sim, exporter);
+    const stats = await simStats(sim);
+    expect(count(stats, 'reports', '200')).toBeGreaterThan(servedBefore); // it was mid-walk
+    expect(count(stats, 'reports', '401')).toBeGreaterThanOrEqual(1); // and met the expired bearer
+    expect(count(stats, 'oauth_token', '200')).toBe(2); // one renewal, not one per request in flight
+    expect(count(stats, 'session_login', '200')).toBe(1); // the session survived
+    const samples = await scrape(exporter);
+    expectAllExact(samples, truth, accounts);
+    expectNoLoginTrouble(samples);
+  });
+
+  test.each([400, 401, 403])(
+    'session token (expiry answered with HTTP %d): one new login, the bearer kept, the data exact',
+    async (status) => {
+      const { sim, exporter, truth, accounts } = await startPair([
+        ...SLOW,
+        '--session-error-status',
+        String(status),
+      ]);
+      const servedBefore = await expireMidWalk(sim, 'session');
+      await firstCollection(sim, exporter);
+      const stats = await simStats(sim);
+      expect(count(stats, 'reports', '200')).toBeGreaterThan(servedBefore);
+      expect(count(stats, 'reports', String(status))).toBeGreaterThanOrEqual(1);
+      expect(count(stats, 'session_login', '200')).toBe(2);
+      expect(count(stats, 'oauth_token', '200')).toBe(1);
+      const samples = await scrape(exporter);
+      expectAllExact(samples, truth, accounts);
+      expectNoLoginTrouble(samples);
+    },
+  );
+
+  test('both tokens at once: each renewed once, the data exact', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(SLOW);
+    const servedBefore = await expireMidWalk(sim, 'all');
+    await firstCollection(sim, exporter);
+    const stats = await simStats(sim);
+    expect(count(stats, 'reports', '200')).toBeGreaterThan(servedBefore);
+    expect(count(stats, 'reports', '401')).toBeGreaterThanOrEqual(1); // the bearer first…
+    expect(count(stats, 'reports', '400')).toBeGreaterThanOrEqual(1); // …then the session
+    expect(count(stats, 'oauth_token', '200')).toBe(2);
+    expect(count(stats, 'session_login', '200')).toBe(2);
+    const samples = await scrape(exporter);
+    expectAllExact(samples, truth, accounts);
+    expectNoLoginTrouble(samples);
+  });
+});
+
+describe('throttling (429)', () => {
+  test('with Retry-After: every retry waits exactly as asked; the data exact', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(
+      [...DATA, '--throttle-rate', '0.1', '--throttle-retry-after-seconds', '1'],
+      ['--collector.max-retries=10', '--log.level=debug'],
+    );
+    const line = await firstCollection(sim, exporter);
+    const stats = await simStats(sim);
+    const throttled = count(stats, 'reports', '429');
+    expect(throttled).toBeGreaterThan(0);
+    const retries = retryLines(exporter, 'throttled');
+    expect(retries).toHaveLength(throttled); // each 429 retried once, none given up
+    expect(new Set(retries.map((r) => r.delayMs))).toEqual(new Set([1000]));
+    expect(line.durationSeconds).toBeGreaterThanOrEqual(1);
+    const samples = await scrape(exporter);
+    expectAllExact(samples, truth, accounts);
+    expect(errorsOf(samples, 'throttled')).toBe(0);
+  });
+
+  test('with a Retry-After beyond 60 s: not waited for, the report fails at once as throttled', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(
+      [...DATA, '--throttle-rate', '1', '--throttle-retry-after-seconds', '120'],
+      ['--collector.max-retries=3'],
+    );
+    const line = await firstCollection(sim, exporter);
+    expect(line.durationSeconds).toBeLessThan(5);
+    expect(count(await simStats(sim), 'reports', '429')).toBe(REPORTS); // one request per report
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, UPGRADE_STATUSES);
+    expect(errorsOf(samples, 'throttled')).toBe(REPORTS);
+  });
+
+  test('without Retry-After: exponential backoff with full jitter; the data exact', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(
+      [...DATA, '--throttle-bare-rate', '0.25'],
+      ['--collector.max-retries=10', '--log.level=debug'],
+    );
+    await firstCollection(sim, exporter);
+    const throttled = count(await simStats(sim), 'reports', '429');
+    expect(throttled).toBeGreaterThan(0);
+    const retries = retryLines(exporter, 'throttled');
+    expect(retries).toHaveLength(throttled);
+    for (const { attempt, delayMs } of retries) {
+      expect(delayMs).toBeGreaterThanOrEqual(0);
+      expect(delayMs).toBeLessThanOrEqual(Math.min(10_000, 250 * 2 ** (attempt - 1)));
+    }
+    expectAllExact(await scrape(exporter), truth, accounts);
+  });
+
+  test('persistent, without Retry-After: given up after --collector.max-retries, counted as throttled', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(
+      [...DATA, '--throttle-bare-rate', '1'],
+      ['--collector.max-retries=2'],
+    );
+    await firstCollection(sim, exporter);
+    expect(count(await simStats(sim), 'reports', '429')).toBe(REPORTS * 3);
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, UPGRADE_STATUSES);
+    expect(errorsOf(samples, 'throttled')).toBe(REPORTS);
+  });
+});
+
+describe('server errors and broken connections', () => {
+  test('500s now and then: retried, the data exact, no report failed', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(
+      [...DATA, '--error-rate', '0.3'],
+      ['--collector.max-retries=10'],
+    );
+    await firstCollection(sim, exporter);
+    expect(count(await simStats(sim), 'reports', '500')).toBeGreaterThan(0);
+    const samples = await scrape(exporter);
+    expectAllExact(samples, truth, accounts);
+    expect(total(samples, 'thingspace_fota_collection_errors_total')).toBe(0);
+  });
+
+  test('500s on every request: max-retries + 1 requests per report, then an http error', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(
+      [...DATA, '--error-rate', '1'],
+      ['--collector.max-retries=2'],
+    );
+    await firstCollection(sim, exporter);
+    expect(count(await simStats(sim), 'reports', '500')).toBe(REPORTS * 3);
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, UPGRADE_STATUSES);
+    expect(errorsOf(samples, 'http')).toBe(REPORTS);
+    expect(
+      value(samples, 'thingspace_fota_api_requests_total', { endpoint: 'reports', code: '500' }),
+    ).toBe(REPORTS * 3);
+  });
+
+  test('connection resets now and then: retried, each counted as code="error", the data exact', async () => {
+    const { sim, exporter, truth, accounts } = await startPair(
+      [...DATA, '--reset-rate', '0.3'],
+      ['--collector.max-retries=10'],
+    );
+    await firstCollection(sim, exporter);
+    const resets = count(await simStats(sim), 'reports', 'reset');
+    expect(resets).toBeGreaterThan(0);
+    const samples = await scrape(exporter);
+    expectAllExact(samples, truth, accounts);
+    expect(
+      value(samples, 'thingspace_fota_api_requests_total', { endpoint: 'reports', code: 'error' }),
+    ).toBe(resets);
+  });
+
+  test('a reset on every request: bounded retries, then an http error; the process lives on', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(
+      [...DATA, '--reset-rate', '1'],
+      ['--collector.max-retries=1'],
+    );
+    await firstCollection(sim, exporter);
+    expect(count(await simStats(sim), 'reports', 'reset')).toBe(REPORTS * 2);
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, UPGRADE_STATUSES);
+    expect(errorsOf(samples, 'http')).toBe(REPORTS);
+    expect(exporter.proc.exitCode).toBeNull();
+  });
+});
+
+test('a request that hangs: cut at --collector.timeout, retried, counted as timeout; scrapes and the rest unaffected', async () => {
+  const { sim, exporter, accounts, truth } = await startPair(
+    [...DATA, '--hang-status', 'Queued'],
+    ['--collector.timeout=1s', '--collector.max-retries=1'],
+  );
+  // The first collection cannot end before two timeouts: not ready yet, yet /metrics answers at once.
+  expect((await timedGet(`${exporter.url}/-/ready`)).status).toBe(503);
+  const early = await timedGet(exporter.metricsUrl);
+  expect(early.status).toBe(200);
+  expect(early.ms).toBeLessThan(500);
+  expect(early.text).toContain('thingspace_fota_login_blocked 0');
+
+  const line = await firstCollection(sim, exporter);
+  expect(line.durationSeconds).toBeGreaterThanOrEqual(2);
+  expect(line.durationSeconds).toBeLessThan(5);
+  expect((await timedGet(`${exporter.url}/-/ready`)).status).toBe(200);
+  expect(count(await simStats(sim), 'reports', 'hang')).toBe(accounts.length * 2);
+  const samples = await scrape(exporter);
+  expectOnlyFailing(samples, truth, accounts, ['Queued']);
+  expect(errorsOf(samples, 'timeout', 'Queued')).toBe(accounts.length);
+});
+
+test('ThingSpace unreachable at start-up: /metrics with success 0, ready after the failed collection, then recovery', async () => {
+  const port = await freePort();
+  const accounts = ['0242078689-00001', '0242078689-00002'];
+  const exporter = await startExporterProcess(
+    [
+      `--thingspace.base-url=http://127.0.0.1:${port}`,
+      `--thingspace.accounts=${accounts.join(',')}`,
+      '--collector.interval=1s',
+      '--collector.max-retries=1',
+    ],
+    SIMULATOR_ENV,
+  );
+  const first = await waitForCollection(exporter, 1);
+  expect(first.failed).toBe(REPORTS);
+  expect((await timedGet(`${exporter.url}/-/ready`)).status).toBe(200);
+  const failed = await scrape(exporter);
+  expect([...successes(failed).values()]).toEqual(new Array(REPORTS).fill(0));
+  expect(businessOf(failed, () => true).size).toBe(0);
+  expect(errorsOf(failed, 'http')).toBeGreaterThanOrEqual(REPORTS);
+  expect(
+    value(failed, 'thingspace_fota_api_requests_total', { endpoint: 'oauth_token', code: 'error' }),
+  ).toBeGreaterThan(0);
+  // A refused connection is not a refused login: no step towards the lockout.
+  expectNoLoginTrouble(failed);
+
+  const sim = await startSimulatorProcess([
+    '--listen-address',
+    `127.0.0.1:${port}`,
+    '--tick',
+    '0',
+    ...DATA,
+  ]);
+  const recovered = await waitForFreshCollection(exporter);
+  expectAllExact(await scrape(exporter), await sim.truth(), accounts);
+  reportFigures(`fault: ${expect.getState().currentTestName}`, {
+    firstCollectionSeconds: first.durationSeconds,
+    failedReports: first.failed,
+    oauthTokenErrors: value(failed, 'thingspace_fota_api_requests_total', {
+      endpoint: 'oauth_token',
+      code: 'error',
+    }),
+    recoveredCollectionSeconds: recovered.durationSeconds,
+    recoveredFailedReports: recovered.failed,
+  });
+});
+
+describe('answers that cannot be trusted', () => {
+  test.each([
+    ['malformed JSON', '--malformed-json-status', 'Finished'],
+    ['a wrong shape', '--wrong-shape-status', 'InProgress'],
+  ])(
+    '%s: a parse error for that status only, not retried, nothing fabricated',
+    async (_what, flag, status) => {
+      const { sim, exporter, accounts, truth } = await startPair([...DATA, flag, status]);
+      await firstCollection(sim, exporter);
+      const samples = await scrape(exporter);
+      expectOnlyFailing(samples, truth, accounts, [status]);
+      expect(errorsOf(samples, 'parse', status)).toBe(accounts.length);
+      // every page of the good reports, plus one refused page per account
+      expect(countAll(await simStats(sim), 'reports')).toBe(pagesRead(samples) + accounts.length);
+    },
+  );
+
+  test('a report that starts failing serves its last good values for --collector.max-stale, then they go', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(DATA, [
+      '--collector.interval=1s',
+      '--collector.max-stale=2s',
+    ]);
+    await firstCollection(sim, exporter);
+    const good = await scrape(exporter);
+    expectAllExact(good, truth, accounts);
+    await sim.setFaults({ malformedJsonStatus: 'Finished' });
+    const isFinished = (_a: string, s: string) => s === 'Finished';
+
+    await waitForFreshCollection(exporter);
+    const stale = await scrape(exporter);
+    expect(successes(stale).get(`${accounts[0]}/Finished`)).toBe(0);
+    expect(businessOf(stale, isFinished)).toEqual(truthSeries(truth, isFinished));
+
+    await until(
+      async () => businessOf(await scrape(exporter), isFinished).size === 0,
+      'the stale Finished series to go',
+      10_000,
+      200,
+    );
+    const gone = await scrape(exporter);
+    const lastSuccess = value(gone, 'thingspace_fota_collection_last_success_timestamp_seconds', {
+      status: 'Finished',
+    })!;
+    expect(Date.now() / 1000 - lastSuccess).toBeGreaterThan(2);
+    expectOnlyFailing(gone, truth, accounts, ['Finished']);
+  });
+
+  test('a repeating cursor: a pagination error after the second page, no loop', async () => {
+    const { sim, exporter, accounts, truth } = await startPair([
+      ...DATA,
+      '--repeat-cursor-status',
+      'Queued',
+    ]);
+    await firstCollection(sim, exporter);
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, ['Queued']);
+    expect(errorsOf(samples, 'pagination', 'Queued')).toBe(accounts.length);
+    expect(countAll(await simStats(sim), 'reports')).toBe(pagesRead(samples) + 2 * accounts.length);
+    expect(exporter.output()).toContain('repeated on page 2');
+  });
+
+  test('an endless hasMoreFlag: a pagination error after exactly --collector.max-pages pages', async () => {
+    const { sim, exporter, accounts, truth } = await startPair(
+      [...DATA, '--endless-status', 'Queued'],
+      ['--collector.max-pages=25'],
+    );
+    await firstCollection(sim, exporter);
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, ['Queued']);
+    expect(errorsOf(samples, 'pagination', 'Queued')).toBe(accounts.length);
+    expect(countAll(await simStats(sim), 'reports')).toBe(
+      pagesRead(samples) + 25 * accounts.length,
+    );
+  });
+});
+
+describe('a page larger than --collector.max-page-bytes', () => {
+  /** Exporter memory with no fault, as the reference for the oversize runs. */
+  let baselinePeakRss = 0;
+
+  beforeAll(async () => {
+    const { exporter } = await startPair(DATA);
+    await waitForCollection(exporter, 1);
+    baselinePeakRss = memoryOf(exporter.proc.pid!).peakRssBytes;
+    killAll();
+  });
+
+  test('declared by Content-Length (64 MiB over the default cap): refused before reading', async () => {
+    const { sim, exporter, accounts, truth } = await startPair([
+      ...DATA,
+      '--oversize-page-status',
+      'Queued',
+      '--oversize-page-mb',
+      '64',
+    ]);
+    await waitForCollection(exporter, 1);
+    const { peakRssBytes } = memoryOf(exporter.proc.pid!);
+    await firstCollection(sim, exporter, {
+      baselinePeakRssMiB: Math.round(baselinePeakRss / 2 ** 20),
+      peakRssMiB: Math.round(peakRssBytes / 2 ** 20),
+    });
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, ['Queued']);
+    expect(errorsOf(samples, 'parse', 'Queued')).toBe(accounts.length);
+    expect(countAll(await simStats(sim), 'reports')).toBe(pagesRead(samples) + accounts.length);
+    expect(exporter.output()).toContain('over the 67108864-byte limit');
+    expect(peakRssBytes).toBeLessThan(baselinePeakRss + 32 * 2 ** 20);
+  });
+
+  test('streamed without a length (chunked), 512 MiB: cut off at the cap, memory independent of the page', async () => {
+    const sim = await startSimulatorProcess([
+      '--tick',
+      '0',
+      ...DATA,
+      '--oversize-page-status',
+      'Queued',
+      '--oversize-page-mb',
+      '512',
+    ]);
+    const truth = await sim.truth();
+    const accounts = Object.keys(truth.accounts);
+    proxy = await startRecordingProxy(sim.url, { chunked: () => true });
+    const exporter = await startExporterProcess(
+      [
+        `--thingspace.base-url=${proxy.url}`,
+        `--thingspace.accounts=${accounts.join(',')}`,
+        '--collector.interval=1h',
+        '--collector.max-page-bytes=8388608',
+      ],
+      SIMULATOR_ENV,
+    );
+    await waitForCollection(exporter, 1);
+    const { peakRssBytes } = memoryOf(exporter.proc.pid!);
+    await firstCollection(sim, exporter, {
+      baselinePeakRssMiB: Math.round(baselinePeakRss / 2 ** 20),
+      peakRssMiB: Math.round(peakRssBytes / 2 ** 20),
+    });
+    const samples = await scrape(exporter);
+    expectOnlyFailing(samples, truth, accounts, ['Queued']);
+    expect(errorsOf(samples, 'parse', 'Queued')).toBe(accounts.length);
+    expect(exporter.output()).toContain('larger than the 8388608-byte limit');
+    // Two 512 MiB pages streamed at once; what is held is the cap per stream plus garbage not yet
+    // collected (measured: about +60 MiB), never the page.
+    expect(peakRssBytes).toBeLessThan(baselinePeakRss + 96 * 2 ** 20);
+  });
+});
+
+test('a collection slower than the interval: never two at once, the next starts when one ends, scrapes instant', async () => {
+  // 24 pages at 400 ms each, 4 in flight: about 2.4 s per collection against an interval of 1 s.
+  const { sim, exporter, accounts, truth } = await startPair(
+    [
+      '--seed',
+      '5',
+      '--accounts',
+      '2',
+      '--upgrades-per-status',
+      '20',
+      '--page-size',
+      '10',
+      '--latency-ms',
+      '400',
+    ],
+    ['--collector.interval=1s'],
+  );
+  const latencies: number[] = [];
+  let scraping = true;
+  const scraper = (async () => {
+    while (scraping) {
+      const res = await timedGet(exporter.metricsUrl);
+      expect(res.status).toBe(200);
+      latencies.push(res.ms);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  await waitForCollection(exporter, 4, 30_000);
+  scraping = false;
+  await scraper;
+
+  const lines = collectionLines(exporter).slice(0, 4);
+  for (const line of lines) expect(line.durationSeconds).toBeGreaterThan(1.5);
+  for (let i = 1; i < lines.length; i++) {
+    const start = lines[i]!.time - lines[i]!.durationSeconds * 1000;
+    // no overlap (ms resolution on both sides), and no idle wait either: the interval is long gone
+    expect(start).toBeGreaterThanOrEqual(lines[i - 1]!.time - 2);
+    expect(start - lines[i - 1]!.time).toBeLessThan(250);
+  }
+  // at most one collection in flight: the simulator saw no more than 4 finished + 1 running walks
+  expect(countAll(await simStats(sim), 'reports')).toBeLessThanOrEqual(24 * 5);
+  reportFigures(`fault: ${expect.getState().currentTestName}`, {
+    collectionSeconds: lines.map((l) => l.durationSeconds),
+    gapsMs: lines.slice(1).map((l, i) => l.time - l.durationSeconds * 1000 - lines[i]!.time),
+    scrapes: latencies.length,
+    scrapeMsMax: Number(Math.max(...latencies).toFixed(1)),
+    scrapeMsP50: Number(median(latencies).toFixed(1)),
+  });
+  expect(latencies.length).toBeGreaterThan(50);
+  expect(Math.max(...latencies)).toBeLessThan(500);
+  expectAllExact(await scrape(exporter), truth, accounts);
+});
+
+describe('SIGTERM in the middle of a collection: exit 0 within 5 s', () => {
+  test.each([
+    [
+      'a request hanging',
+      ['--hang-status', 'Queued'],
+      'SIGTERM',
+      (s: Record<string, number>) => (s.hang ?? 0) >= 1,
+    ],
+    [
+      'a retry waiting out a 30 s Retry-After',
+      ['--throttle-rate', '1', '--throttle-retry-after-seconds', '30'],
+      'SIGTERM',
+      (s: Record<string, number>) => (s['429'] ?? 0) >= 1,
+    ],
+    ['pages in flight (3 s latency)', ['--latency-ms', '3000'], 'SIGTERM', () => true],
+    [
+      'a request hanging, SIGINT',
+      ['--hang-status', 'Queued'],
+      'SIGINT',
+      (s: Record<string, number>) => (s.hang ?? 0) >= 1,
+    ],
+  ] as const)('%s', async (_what, simArgs, signal, inFlight) => {
+    const { sim, exporter } = await startPair([...DATA, ...simArgs]);
+    await until(
+      async () => inFlight((await simStats(sim)).requests.reports),
+      'the collection to be under way',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(collectionLines(exporter)).toHaveLength(0);
+    const started = Date.now();
+    const code = await exporter.stop(signal);
+    const elapsed = Date.now() - started;
+    reportFigures(`fault: SIGTERM/SIGINT, ${expect.getState().currentTestName}`, {
+      exitCode: code,
+      exitMs: elapsed,
+    });
+    expect({ code, fast: elapsed < 5000 }).toEqual({ code: 0, fast: true });
+    expect(exporter.output()).not.toMatch(/unhandled rejection|collection crashed/);
+  });
+});
+
+test('the token and login endpoints answering 500 now and then: retried, never a rejected login', async () => {
+  const { sim, exporter, accounts, truth } = await startPair(
+    [...DATA, '--token-error-rate', '0.6', '--latency-ms', '20'],
+    ['--collector.max-retries=10'],
+  );
+  // make it log in several times over
+  for (let i = 0; i < 3; i++) {
+    await until(async () => count(await simStats(sim), 'reports', '200') >= 12 * (i + 1), 'paging');
+    await sim.post('/_sim/expire?tokens=all');
+  }
+  await firstCollection(sim, exporter);
+  const stats = await simStats(sim);
+  expect(count(stats, 'oauth_token', '500') + count(stats, 'session_login', '500')).toBeGreaterThan(
+    0,
+  );
+  expect(stats.login.consecutiveFailures).toBe(0);
+  const samples = await scrape(exporter);
+  expectAllExact(samples, truth, accounts);
+  expectNoLoginTrouble(samples);
+});
+
+test('misspelt and numeric cursors, as the documentation shows them: followed, the data exact', async () => {
+  const { sim, exporter, accounts, truth } = await startPair([
+    ...DATA,
+    '--misspelt-cursor-key',
+    '--numeric-cursor',
+  ]);
+  await firstCollection(sim, exporter);
+  const samples = parseExposition(await (await fetch(exporter.metricsUrl)).text());
+  expectAllExact(samples, truth, accounts);
+  expect(pagesRead(samples)).toBe(REPORTS * 6);
+});

@@ -1,0 +1,225 @@
+/**
+ * Account-lockout protection against the simulator's own lockout (five consecutive failed logins lock the
+ * user until it restarts): at most one login per interval after a rejection, none at all after
+ * --thingspace.max-login-failures in a row, a clear error line and thingspace_fota_login_blocked 1, and
+ * logins again only after a restart or a change of the credentials. The simulator must never lock.
+ */
+import { jest } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  count,
+  countAll,
+  expectAllExact,
+  logLines,
+  reportFigures,
+  scrape,
+  simStats,
+  startPair,
+  total,
+  until,
+  value,
+  waitForCollection,
+  waitForFreshCollection,
+  type ExporterProcess,
+} from '../support/faults.js';
+import { killAll, startExporterProcess } from '../support/process.js';
+import { SIMULATOR_ENV } from '../support/simulator.js';
+
+jest.setTimeout(60_000);
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lockout-'));
+});
+afterEach(() => {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const DATA = ['--seed', '2', '--accounts', '2', '--upgrades-per-status', '10'];
+const INTERVAL_MS = 1000;
+
+function rejectionLines(exporter: ExporterProcess) {
+  return logLines(exporter).filter(
+    (l) => l.level === 'error' && String(l.msg).startsWith('ThingSpace rejected'),
+  );
+}
+
+function blockedLine(exporter: ExporterProcess) {
+  return rejectionLines(exporter).find((l) => String(l.msg).includes('no more logins'));
+}
+
+async function waitUntilBlocked(exporter: ExporterProcess): Promise<void> {
+  await exporter.waitForLine(
+    (l) => l.level === 'error' && String(l.msg).includes('no more logins'),
+    20_000,
+  );
+}
+
+/** Lets `n` more collections run, each of which would have logged in if anything allowed it. */
+async function moreCollections(exporter: ExporterProcess, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await waitForFreshCollection(exporter);
+}
+
+describe.each([
+  {
+    what: 'session login (wrong password), default limit 3',
+    env: { THINGSPACE_PASSWORD: 'wrong-password-1' },
+    flags: [] as string[],
+    limit: 3,
+    endpoint: 'session_login' as const,
+    code: '400',
+  },
+  {
+    what: 'session login (wrong password), --thingspace.max-login-failures=4 (the highest allowed)',
+    env: { THINGSPACE_PASSWORD: 'wrong-password-1' },
+    flags: ['--thingspace.max-login-failures=4'],
+    limit: 4,
+    endpoint: 'session_login' as const,
+    code: '400',
+  },
+  {
+    what: 'OAuth token (wrong client secret), --thingspace.max-login-failures=1',
+    env: { THINGSPACE_CLIENT_SECRET: 'wrong-secret-1' },
+    flags: ['--thingspace.max-login-failures=1'],
+    limit: 1,
+    endpoint: 'oauth_token' as const,
+    code: '401',
+  },
+])('rejected $what', ({ env, flags, limit, endpoint, code }) => {
+  test('one login per interval at most, blocked after the limit, the simulator never locked', async () => {
+    const { sim, exporter } = await startPair(DATA, ['--collector.interval=1s', ...flags], {
+      ...SIMULATOR_ENV,
+      ...env,
+    });
+    await waitUntilBlocked(exporter);
+    await moreCollections(exporter, 3);
+
+    const stats = await simStats(sim);
+    expect(count(stats, endpoint, code)).toBe(limit);
+    expect(stats.login.locked).toBe(false);
+    expect(stats.login.consecutiveFailures).toBe(endpoint === 'session_login' ? limit : 0);
+    expect(countAll(stats, 'reports')).toBe(0);
+
+    const rejections = rejectionLines(exporter);
+    expect(rejections).toHaveLength(limit);
+    const times = rejections.map((l) => Date.parse(String(l.time)));
+    for (let i = 1; i < times.length; i++) {
+      expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(INTERVAL_MS - 5);
+    }
+    expect(rejections.map((l) => l.consecutive)).toEqual(
+      Array.from({ length: limit }, (_, i) => i + 1),
+    );
+    // one clear error line says what happened, why, and what lifts it
+    expect(String(blockedLine(exporter)?.msg)).toMatch(
+      /rejected \d+ logins in a row: no more logins until the credentials change or the exporter restarts/,
+    );
+
+    const samples = await scrape(exporter);
+    reportFigures(`lockout: ${expect.getState().currentTestName}`, {
+      rejectedLogins: count(stats, endpoint, code),
+      msBetweenRejections: times.slice(1).map((t, i) => t - times[i]!),
+      collectionsAfterTheBlock: 3,
+      simulatorLogin: stats.login,
+      loginBlockedGauge: value(samples, 'thingspace_fota_login_blocked'),
+    });
+    expect(value(samples, 'thingspace_fota_login_blocked')).toBe(1);
+    expect(
+      value(samples, 'thingspace_fota_login_failures_total', {
+        kind: endpoint,
+      }),
+    ).toBe(limit);
+    expect(value(samples, 'thingspace_fota_collection_success', { status: 'Queued' })).toBe(0);
+    expect(total(samples, 'thingspace_fota_collection_errors_total', { error: 'auth' })).toBe(
+      total(samples, 'thingspace_fota_collection_errors_total'),
+    );
+    // still serving and still collecting (without logging in)
+    expect(exporter.proc.exitCode).toBeNull();
+  });
+});
+
+test('blocked, then restarted with the right credentials: logs in again, the data exact', async () => {
+  const { sim, exporter, accounts, truth } = await startPair(DATA, ['--collector.interval=1s'], {
+    ...SIMULATOR_ENV,
+    THINGSPACE_PASSWORD: 'wrong-password-1',
+  });
+  await waitUntilBlocked(exporter);
+  expect(await exporter.stop()).toBe(0);
+
+  const restarted = await startExporterProcess(
+    [
+      `--thingspace.base-url=${sim.url}`,
+      `--thingspace.accounts=${accounts.join(',')}`,
+      '--collector.interval=1s',
+    ],
+    SIMULATOR_ENV,
+  );
+  await waitForCollection(restarted, 1);
+  const samples = await scrape(restarted);
+  expectAllExact(samples, truth, accounts);
+  expect(value(samples, 'thingspace_fota_login_blocked')).toBe(0);
+  const stats = await simStats(sim);
+  expect(stats.login).toMatchObject({ consecutiveFailures: 0, locked: false, failedTotal: 3 });
+});
+
+test('blocked, then the password file corrected: the new contents are read, logins resume, the data exact', async () => {
+  const file = join(dir, 'password');
+  writeFileSync(file, 'wrong-password-1\n');
+  const { THINGSPACE_PASSWORD: _fromFile, ...env } = SIMULATOR_ENV;
+  const { sim, exporter, accounts, truth } = await startPair(DATA, ['--collector.interval=1s'], {
+    ...env,
+    THINGSPACE_PASSWORD_FILE: file,
+  });
+  await waitUntilBlocked(exporter);
+  await moreCollections(exporter, 2);
+  expect(count(await simStats(sim), 'session_login', '400')).toBe(3); // blocked means blocked
+
+  writeFileSync(file, `${SIMULATOR_ENV.THINGSPACE_PASSWORD}\n`);
+  await until(
+    async () =>
+      (await scrape(exporter)).some(
+        (s) => s.name === 'thingspace_fota_collection_success' && s.value === 1,
+      ),
+    'a successful report after the password file changed',
+    10_000,
+    100,
+  );
+  await waitForFreshCollection(exporter);
+  const samples = await scrape(exporter);
+  expectAllExact(samples, truth, accounts);
+  expect(value(samples, 'thingspace_fota_login_blocked')).toBe(0);
+  const stats = await simStats(sim);
+  expect(stats.login).toMatchObject({ consecutiveFailures: 0, locked: false });
+  expect(count(stats, 'session_login', '200')).toBe(1);
+});
+
+// ThingSpace keeps counting a user's failures across password changes, until a successful login: a
+// corrected-but-still-wrong password (a typo) gets one attempt, the user's 4th failure, and never a 5th.
+test('blocked, then the password file changed to other wrong passwords: one more attempt, never the fifth', async () => {
+  const file = join(dir, 'password');
+  writeFileSync(file, 'wrong-password-1\n');
+  const { THINGSPACE_PASSWORD: _fromFile, ...env } = SIMULATOR_ENV;
+  const { sim, exporter } = await startPair(DATA, ['--collector.interval=1s'], {
+    ...env,
+    THINGSPACE_PASSWORD_FILE: file,
+  });
+  await waitUntilBlocked(exporter);
+  writeFileSync(file, 'wrong-password-2\n');
+  await until(
+    async () => (await simStats(sim)).login.consecutiveFailures === 4,
+    'the one attempt with the changed password',
+    10_000,
+    100,
+  );
+  await moreCollections(exporter, 4);
+  expect((await simStats(sim)).login).toMatchObject({ consecutiveFailures: 4, locked: false });
+
+  writeFileSync(file, 'wrong-password-3\n');
+  await moreCollections(exporter, 4);
+  const stats = await simStats(sim);
+  expect(stats.login).toMatchObject({ consecutiveFailures: 4, locked: false });
+  expect(count(stats, 'session_login', '400')).toBe(4);
+  expect(value(await scrape(exporter), 'thingspace_fota_login_blocked')).toBe(1);
+});

@@ -10,19 +10,23 @@ export type { Logger };
 
 const MIN_SECRET_LENGTH = 3;
 const MASK = '[REDACTED]';
+const MAX_SECRETS = 64;
 
 /** The secret values known so far: configured credentials and the tokens obtained with them. */
 export class SecretScrubber {
   /** Longest first, so that a secret containing another is masked whole. */
   private values: string[] = [];
+  private recent: string[] = [];
 
   add(value: string): void {
     if (value.length < MIN_SECRET_LENGTH) return;
     // In a JSON line a secret with quotes or backslashes appears escaped.
     const escaped = JSON.stringify(value).slice(1, -1);
-    const fresh = [value, escaped].filter((v) => !this.values.includes(v));
-    if (fresh.length > 0)
-      this.values = [...this.values, ...fresh].sort((a, b) => b.length - a.length);
+    const forms = escaped === value ? [value] : [value, escaped];
+    // Tokens are replaced every hour or so: keep the most recently added values only. Credentials are
+    // added again at each login, which keeps them among the recent ones.
+    this.recent = [...this.recent.filter((v) => !forms.includes(v)), ...forms].slice(-MAX_SECRETS);
+    this.values = [...this.recent].sort((a, b) => b.length - a.length);
   }
 
   scrub(text: string): string {

@@ -6,7 +6,7 @@ export function parseDuration(text: string): number {
   const match = DURATION.exec(text.trim());
   if (!match) {
     throw new Error(
-      `invalid duration "${text}" (use e.g. 30s, 5m, 1h; a bare number means seconds)`,
+      `invalid duration ${JSON.stringify(text.slice(0, 80))} (use e.g. 30s, 5m, 1h; a bare number means seconds)`,
     );
   }
   return Number(match[1]) * UNIT_MS[match[2] ?? 's']!;

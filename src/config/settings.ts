@@ -4,6 +4,14 @@
  */
 import { formatDuration, parseDuration } from './duration.js';
 
+/**
+ * A user's value as it may appear in an error: JSON-quoted so that a newline cannot forge a second line
+ * (a config error is one line), and cut short.
+ */
+export function quote(raw: string): string {
+  return JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw);
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -42,7 +50,7 @@ function integer(min: number, max: number) {
   return (raw: string): number => {
     const value = Number(raw.trim());
     if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
-      throw new Error(`must be a whole number from ${min} to ${max}, got "${raw}"`);
+      throw new Error(`must be a whole number from ${min} to ${max}, got ${quote(raw)}`);
     }
     return value;
   };
@@ -54,7 +62,7 @@ function duration(minMs: number, maxMs: number) {
     const ms = parseDuration(raw);
     if (ms < minMs || ms > maxMs) {
       throw new Error(
-        `must be from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got "${raw}"`,
+        `must be from ${formatDuration(minMs)} to ${formatDuration(maxMs)}, got ${quote(raw)}`,
       );
     }
     return ms;
@@ -65,7 +73,7 @@ function bool(raw: string): boolean {
   const value = raw.trim().toLowerCase();
   if (['true', '1', 'yes'].includes(value)) return true;
   if (['false', '0', 'no', ''].includes(value)) return false;
-  throw new Error(`must be true or false, got "${raw}"`);
+  throw new Error(`must be true or false, got ${quote(raw)}`);
 }
 
 function nonEmpty(raw: string): string {
@@ -86,10 +94,10 @@ export function parseAccounts(raw: string): string[] {
   for (const account of accounts) {
     if (!ACCOUNT_NAME.test(account)) {
       throw new Error(
-        `account "${account.slice(0, 70)}" is not a valid account name (letters, digits, "-" and "_", at most 64)`,
+        `account ${quote(account)} is not a valid account name (letters, digits, "-" and "_", at most 64)`,
       );
     }
-    if (seen.has(account)) throw new Error(`account "${account}" is listed twice`);
+    if (seen.has(account)) throw new Error(`account ${quote(account)} is listed twice`);
     seen.add(account);
   }
   return accounts;
@@ -100,7 +108,8 @@ export function parseBaseUrl(raw: string): URL {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new Error(`"${raw}" is not a URL`);
+    // The raw text is not echoed: an unparseable URL may still carry a password in its userinfo.
+    throw new Error('is not a valid URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new Error(`must be an http(s) URL, got "${url.protocol}"`);
@@ -113,13 +122,13 @@ export function parseBaseUrl(raw: string): URL {
 export function parseListenAddress(raw: string): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
   const port = Number(match?.[3]);
-  if (!match || port > 65535) throw new Error(`must be host:port or :port, got "${raw}"`);
+  if (!match || port > 65535) throw new Error(`must be host:port or :port, got ${quote(raw)}`);
   return { host: match[1] ?? match[2] ?? '', port };
 }
 
 function telemetryPath(raw: string): string {
   if (!/^\/[A-Za-z0-9._~/-]*$/.test(raw) || raw === '/' || raw.startsWith('/-/')) {
-    throw new Error(`must be a path such as /metrics (not / nor under /-/), got "${raw}"`);
+    throw new Error(`must be a path such as /metrics (not / nor under /-/), got ${quote(raw)}`);
   }
   return raw;
 }
@@ -130,7 +139,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 function logLevel(raw: string): LogLevel {
   const level = raw.trim().toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new Error(`must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+    throw new Error(`must be one of ${LOG_LEVELS.join(', ')}, got ${quote(raw)}`);
   }
   return level as LogLevel;
 }

@@ -53,11 +53,9 @@ describe('account names', () => {
     }
   });
 
-  // BUG: src/config/settings.ts, parseAccounts (and parseBaseUrl, below) put the raw value in the error
-  // message, so a newline in it splits the "one line" on stderr, and the second line can be a forged JSON
-  // log line. Expected: one line whatever the value (e.g. quote echoed values with JSON.stringify instead
-  // of "${value}"). Flip each case once fixed.
-  test.failing.each([
+  // A newline in an echoed value would split the one-line error, and the second line could pass for a
+  // forged JSON log line: echoed values are JSON-quoted.
+  test.each([
     ['THINGSPACE_ACCOUNTS', '0242078689-00001\n{"level":"error","msg":"forged"}'],
     ['THINGSPACE_BASE_URL', 'http://x\n{"level":"error","msg":"forged"}'],
   ])('a newline inside %s is refused and the error stays on one line', async (name, raw) => {
@@ -105,11 +103,8 @@ describe('base URLs', () => {
     expect(stderr).not.toContain('url-password-Tq5');
   });
 
-  // BUG: src/config/settings.ts, parseBaseUrl echoes the raw value when `new URL()` throws
-  // (`"${raw}" is not a URL`), so a base URL carrying a password that is malformed in any other way (here
-  // an out-of-range port) prints the password to stderr. Expected: the message names the setting without
-  // the userinfo (e.g. strip `//user:pass@` from the echo, or do not echo at all). Flip once fixed.
-  test.failing('credentials in a malformed base URL are not echoed either', async () => {
+  // A base URL that does not parse is not echoed at all: its userinfo may hold a password.
+  test('credentials in a malformed base URL are not echoed either', async () => {
     const { code, stderr } = await refused([
       '--thingspace.accounts=0242078689-00001',
       '--thingspace.base-url=https://svc:url-password-Tq5@thingspace.verizon.com:99999',

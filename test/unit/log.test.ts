@@ -188,3 +188,17 @@ describe('createLogger', () => {
     });
   });
 });
+
+describe('SecretScrubber bounds', () => {
+  it('keeps the most recent secrets only, so that a long-lived process does not scan every old token', () => {
+    const scrubber = new SecretScrubber();
+    scrubber.add('the-password-1');
+    for (let i = 0; i < 200; i++) scrubber.add(`token-${i}-xxxxxxxx`);
+    expect(scrubber.scrub('token-199-xxxxxxxx')).toBe('[REDACTED]');
+    expect(scrubber.scrub('token-0-xxxxxxxx')).toBe('token-0-xxxxxxxx');
+    // credentials are added again with each login, which keeps them
+    scrubber.add('the-password-1');
+    for (let i = 200; i < 210; i++) scrubber.add(`token-${i}-xxxxxxxx`);
+    expect(scrubber.scrub('the-password-1')).toBe('[REDACTED]');
+  });
+});

@@ -3,11 +3,11 @@
  * exactly what the simulator's /_sim/truth says, for several seeds and sizes and through faults.
  */
 import { parseExposition, seriesMap, type Sample } from '../support/exposition.js';
-import { killAll, startExporterProcess } from '../support/process.js';
+import { startPair, type ExporterProcess } from '../support/faults.js';
+import { killAll } from '../support/process.js';
 import {
   BUSINESS_METRICS,
   SIMULATOR_ENV,
-  startSimulatorProcess,
   truthSeries,
   type SimulatorProcess,
 } from '../support/simulator.js';
@@ -16,24 +16,6 @@ import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
 afterEach(() => killAll());
-
-type ExporterProcess = Awaited<ReturnType<typeof startExporterProcess>>;
-
-async function start(simArgs: string[], exporterArgs: string[] = [], env = SIMULATOR_ENV) {
-  const sim = await startSimulatorProcess(['--tick', '0', ...simArgs]);
-  const truth = await sim.truth();
-  const accounts = Object.keys(truth.accounts);
-  const exporter = await startExporterProcess(
-    [
-      `--thingspace.base-url=${sim.url}`,
-      `--thingspace.accounts=${accounts.join(',')}`,
-      '--collector.interval=1h',
-      ...exporterArgs,
-    ],
-    env,
-  );
-  return { sim, exporter, accounts };
-}
 
 /** Waits for the n-th "collection finished" line (counting from 1) and scrapes. */
 async function afterCollection(
@@ -103,7 +85,7 @@ describe('exporter against the simulator', () => {
       5,
     ],
   ])('every business series equals the truth: %s', async (_name, simArgs, max) => {
-    const { sim, exporter } = await start(simArgs, [`--collector.max-label-values=${max}`]);
+    const { sim, exporter } = await startPair(simArgs, [`--collector.max-label-values=${max}`]);
     const samples = await afterCollection(exporter);
     const truth = await sim.truth(max);
     expect(seriesMap(samples, BUSINESS_METRICS)).toEqual(truthSeries(truth));
@@ -112,7 +94,7 @@ describe('exporter against the simulator', () => {
   });
 
   test('through expiring tokens, 429s, 500s, a misspelt numeric cursor: still exact, success 1', async () => {
-    const { sim, exporter } = await start(
+    const { sim, exporter } = await startPair(
       [
         '--seed',
         '11',
@@ -155,7 +137,10 @@ describe('exporter against the simulator', () => {
   });
 
   test('a status that is always malformed reports success 0 and keeps its last good values; the rest stay exact', async () => {
-    const { sim, exporter, accounts } = await start(['--seed', '5'], ['--collector.interval=1s']);
+    const { sim, exporter, accounts } = await startPair(
+      ['--seed', '5'],
+      ['--collector.interval=1s'],
+    );
     const first = await afterCollection(exporter);
     await expectExact(sim, first);
     await sim.setFaults({ malformedJsonStatus: 'Finished' });
@@ -181,7 +166,7 @@ describe('exporter against the simulator', () => {
   });
 
   test('wrong credentials: at most one login per interval, blocked before the simulator locks the user', async () => {
-    const { sim, exporter } = await start(['--seed', '1'], ['--collector.interval=1s'], {
+    const { sim, exporter } = await startPair(['--seed', '1'], ['--collector.interval=1s'], {
       ...SIMULATOR_ENV,
       THINGSPACE_PASSWORD: 'wrong-password',
     });
@@ -201,7 +186,7 @@ describe('exporter against the simulator', () => {
   });
 
   test('time moving: the values follow the simulator from one collection to the next', async () => {
-    const { sim, exporter } = await start(
+    const { sim, exporter } = await startPair(
       ['--seed', '9', '--arrivals-per-tick', '3'],
       ['--collector.interval=1s'],
     );

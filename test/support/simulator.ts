@@ -1,16 +1,6 @@
 /** The simulator as a separate process, with its control API, and its truth as series for comparing. */
 import { SIMULATOR_BIN, startProcess, type Running } from './process.js';
-import { seriesKey } from './exposition.js';
-
-export interface StatusTruth {
-  upgrades: { firmware_to: string; count: number }[];
-  devices: { firmware_to: string; device_status: string; result_reason: string; count: number }[];
-  oldestStartTimestampSeconds: number | null;
-}
-export interface Truth {
-  generation: number;
-  accounts: Record<string, Record<string, StatusTruth>>;
-}
+import type { Truth } from '../../bench/lib/series.mjs';
 
 export const SIMULATOR_ENV = {
   THINGSPACE_CLIENT_ID: 'demo-client',
@@ -18,12 +8,6 @@ export const SIMULATOR_ENV = {
   THINGSPACE_USERNAME: 'demo-user',
   THINGSPACE_PASSWORD: 'demo-password',
 };
-
-export const BUSINESS_METRICS = [
-  'thingspace_fota_upgrades',
-  'thingspace_fota_upgrade_devices',
-  'thingspace_fota_upgrade_oldest_start_timestamp_seconds',
-];
 
 export interface SimulatorProcess extends Running {
   url: string;
@@ -72,36 +56,6 @@ export async function startSimulatorProcess(args: string[]): Promise<SimulatorPr
   };
 }
 
-/** The business series a correct exporter must serve for this truth, keyed like seriesMap(). */
-export function truthSeries(
-  truth: Truth,
-  only?: (account: string, status: string) => boolean,
-): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [account, statuses] of Object.entries(truth.accounts)) {
-    for (const [status, t] of Object.entries(statuses)) {
-      if (only && !only(account, status)) continue;
-      if (t.upgrades.length === 0)
-        out.set(seriesKey('thingspace_fota_upgrades', { account, status, firmware_to: '' }), 0);
-      for (const u of t.upgrades)
-        out.set(
-          seriesKey('thingspace_fota_upgrades', { account, status, firmware_to: u.firmware_to }),
-          u.count,
-        );
-      for (const d of t.devices) {
-        const { count, ...labels } = d;
-        out.set(
-          seriesKey('thingspace_fota_upgrade_devices', { account, status, ...labels }),
-          count,
-        );
-      }
-      if (t.oldestStartTimestampSeconds !== null) {
-        out.set(
-          seriesKey('thingspace_fota_upgrade_oldest_start_timestamp_seconds', { account, status }),
-          t.oldestStartTimestampSeconds,
-        );
-      }
-    }
-  }
-  return out;
-}
+// Truth as series is shared with the benchmark (bench/lib/series.mjs), which runs without a build step.
+export { BUSINESS_METRICS, truthSeries } from '../../bench/lib/series.mjs';
+export type { StatusTruth, Truth } from '../../bench/lib/series.mjs';

@@ -16,11 +16,17 @@ export async function walkReport(
   onPage: (page: ReportPage) => void,
   maxPages: number,
 ): Promise<number> {
+  // A page is dropped as soon as it is aggregated: while this report waits for a request slot behind
+  // hundreds of others, holding its last page would keep a page per report alive.
+  const readPage = async (index: string) => {
+    const page = await source.fetchReportPage(account, status, index);
+    onPage(page);
+    return { hasMore: page.hasMore, cursor: page.cursor };
+  };
   const seenCursors = new Set<string>(['0']);
   let index = '0';
   for (let pages = 1; ; pages++) {
-    const page = await source.fetchReportPage(account, status, index);
-    onPage(page);
+    const page = await readPage(index);
     if (!page.hasMore) return pages;
     if (page.cursor === undefined) {
       throw new ThingSpaceError(

@@ -80,14 +80,36 @@ export class ReportAggregator {
     if (!list || list.length === 0) return;
     let byStatus = this.devices.get(firmware);
     if (!byStatus) this.devices.set(firmware, (byStatus = new Map()));
+    // Devices of one upgrade mostly share a status and reason: count runs of equal ones and touch the maps
+    // once per run. Runs are added in order, so label capping still sees values in report order.
+    let runStatus = list[0]!.status;
+    let runReason = list[0]!.resultReason;
+    let run = 0;
     for (const device of list) {
-      const status = this.statusCap.map(boundLength(device.status || 'unknown'));
-      const reason = this.reasonCap.map(boundLength(device.resultReason || NO_REASON));
-      let byReason = byStatus.get(status);
-      if (!byReason) byStatus.set(status, (byReason = new Map()));
-      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      if (device.status === runStatus && device.resultReason === runReason) {
+        run++;
+        continue;
+      }
+      this.addDevices(byStatus, runStatus, runReason, run);
+      runStatus = device.status;
+      runReason = device.resultReason;
+      run = 1;
     }
+    this.addDevices(byStatus, runStatus, runReason, run);
     this.deviceCount += list.length;
+  }
+
+  private addDevices(
+    byStatus: Map<string, Map<string, number>>,
+    rawStatus: string | undefined,
+    rawReason: string | null | undefined,
+    count: number,
+  ): void {
+    const status = this.statusCap.map(boundLength(rawStatus || 'unknown'));
+    const reason = this.reasonCap.map(boundLength(rawReason || NO_REASON));
+    let byReason = byStatus.get(status);
+    if (!byReason) byStatus.set(status, (byReason = new Map()));
+    byReason.set(reason, (byReason.get(reason) ?? 0) + count);
   }
 
   result(): ReportCounts {

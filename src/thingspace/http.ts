@@ -53,17 +53,33 @@ export function parseRetryAfter(
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - nowMs) / 1000));
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<Buffer> {
+/**
+ * Reads a body of at most `limit` bytes. With a declared length the bytes go straight into one buffer, so a
+ * large page is never held twice (chunks and their concatenation).
+ */
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  limit: number,
+  declared: number,
+): Promise<Buffer> {
+  const whole =
+    Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
+  for await (const data of body) {
+    const chunk = data as Buffer;
+    if (size + chunk.length > limit || (whole && size + chunk.length > whole.length)) {
       body.destroy();
-      throw new ThingSpaceError('parse', `response body larger than the ${limit}-byte limit`);
+      throw new ThingSpaceError(
+        'parse',
+        `response body larger than the ${limit}-byte limit or its declared length`,
+      );
     }
-    chunks.push(chunk as Buffer);
+    if (whole) chunk.copy(whole, size);
+    else chunks.push(chunk);
+    size += chunk.length;
   }
+  if (whole) return size === whole.length ? whole : whole.subarray(0, size);
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
@@ -109,7 +125,7 @@ export function createSend(options: HttpOptions): Send {
           `response body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`,
         );
       }
-      const raw = await readCapped(res.body, maxBodyBytes);
+      const raw = await readCapped(res.body, maxBodyBytes, declared);
       const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], now());
       let body: unknown;
       if (raw.length > 0) {

@@ -443,3 +443,28 @@ describe('property: totals agree with the nested counts', () => {
     }
   });
 });
+
+describe('ReportAggregator runs of equal device results', () => {
+  it('counts interleaved and repeated results exactly, capping in first-seen order', () => {
+    const list = [
+      device('A', 'r1'),
+      device('A', 'r1'),
+      device('B', 'r2'),
+      device('A', 'r1'),
+      device('A', null),
+      device('A', undefined),
+      device('C', 'r3'),
+      device('C', 'r3'),
+    ];
+    const counts = aggregate([page([{ id: 'u1', firmwareTo: 'FW', deviceList: list }])], 2);
+    // statuses A, B kept (first two seen), C folded; reasons r1, r2 kept, none and r3 folded
+    expect(flatDevices(counts)).toEqual({
+      'FW|A|r1': 3,
+      'FW|B|r2': 1,
+      'FW|A|other': 2,
+      'FW|other|other': 2,
+    });
+    expect(counts.deviceCount).toBe(8);
+    expect(counts.folded).toEqual({ firmware_to: 0, device_status: 1, result_reason: 2 });
+  });
+});

@@ -147,8 +147,7 @@ function semaphore(size) {
  * @returns {Promise<WalkResult>}
  */
 export async function walkFloor(options) {
-  // Two spare connections, like the exporter's pool: with exactly `concurrency` connections undici
-  // waits for a connection to come free after each response, which costs the floor about 20 % at 2M.
+  // Two spare connections, like the exporter's pool, so that a request never waits for a connection.
   const pool = new Pool(options.url, {
     connections: options.concurrency + 2,
     pipelining: 1,

@@ -906,6 +906,29 @@ function renderTable(rows) {
   ].join('\n');
 }
 
+/**
+ * The share of all CPUs' time that was idle over the next `ms` milliseconds (/proc/stat), or null.
+ * @param {number} ms
+ */
+async function idleShare(ms) {
+  const sample = () => {
+    const fields =
+      readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ??
+      [];
+    // user nice system idle iowait irq softirq steal
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { idle: (fields[3] ?? 0) + (fields[4] ?? 0), total };
+  };
+  try {
+    const a = sample();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const b = sample();
+    return b.total > a.total ? (b.idle - a.idle) / (b.total - a.total) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** @param {ReturnType<typeof machineInfo>} m @param {number[]} load */
 function describeMachine(m, load) {
   return `${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${m.node}, ${m.os}; load average at start ${load.map((l) => l.toFixed(2)).join(' ')}`;
@@ -936,6 +959,7 @@ async function main() {
   const started = new Date();
   const machine = machineInfo();
   const loadAtStart = os.loadavg();
+  const idleAtStart = await idleShare(1000);
   progress(
     `${describeMachine(machine, loadAtStart)}; simulator latency ${options.latencyMs} ms, concurrency ${options.concurrency}`,
   );
@@ -950,15 +974,16 @@ async function main() {
   const rows = figures(results);
   const table = renderTable(rows);
   const passed = rows.every((r) => r.pass !== false);
-  // The benchmark itself keeps about two processes busy, so only the load before it started says whether
-  // other work competed with it.
-  const busy = (loadAtStart[0] ?? 0) > machine.cpus / 2;
+  // The load average lags (a previous run still shows in it), so the CPU time that was idle in the second
+  // before the start says whether other work competed with the benchmark.
+  const busy = idleAtStart !== null && idleAtStart < 0.75;
   const endLoad = os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
   const summary =
     `${describeMachine(machine, loadAtStart)}, load average at end ${endLoad}` +
+    `; CPU idle in the second before the start ${idleAtStart === null ? 'unknown' : `${Math.round(idleAtStart * 100)} %`}` +
     (busy
       ? '\nwarning: other work was running when the benchmark started; timings are noisier'
       : '');
@@ -978,7 +1003,12 @@ async function main() {
     startedAt: started.toISOString(),
     wallSeconds: (Date.now() - started.getTime()) / 1000,
     command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: { ...machine, loadAverageAtStart: loadAtStart, loadAverageAtEnd: os.loadavg() },
+    machine: {
+      ...machine,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: os.loadavg(),
+      cpuIdleShareAtStart: idleAtStart,
+    },
     git: gitInfo(),
     settings: {
       latencyMs: options.latencyMs,

@@ -41,10 +41,6 @@ export async function collect(
 ): Promise<Snapshot> {
   const started = deps.now();
   const limit = pLimit(options.concurrency);
-  const source: ReportSource = {
-    fetchReportPage: (account, status, index) =>
-      limit(() => deps.source.fetchReportPage(account, status, index)),
-  };
   const before = new Map(previous?.reports.map((r) => [reportKey(r.account, r.status), r]));
   const accountDurations = new Map<string, number>();
 
@@ -53,11 +49,12 @@ export async function collect(
     let state: ReportState;
     try {
       const pages = await walkReport(
-        source,
+        deps.source,
         account,
         status,
         (page) => aggregator.addPage(page),
         options.maxPages,
+        limit,
       );
       state = {
         account,

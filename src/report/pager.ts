@@ -9,20 +9,26 @@ import { ThingSpaceError } from '../thingspace/errors.js';
 import type { ReportPage } from '../thingspace/schema.js';
 import type { UpgradeStatus } from '../thingspace/statuses.js';
 
+/** Runs one page's fetch and aggregation, e.g. inside a concurrency limit; by default, at once. */
+export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;
+
 export async function walkReport(
   source: ReportSource,
   account: string,
   status: UpgradeStatus,
   onPage: (page: ReportPage) => void,
   maxPages: number,
+  schedule: Schedule = (task) => task(),
 ): Promise<number> {
-  // A page is dropped as soon as it is aggregated: while this report waits for a request slot behind
-  // hundreds of others, holding its last page would keep a page per report alive.
-  const readPage = async (index: string) => {
-    const page = await source.fetchReportPage(account, status, index);
-    onPage(page);
-    return { hasMore: page.hasMore, cursor: page.cursor };
-  };
+  // A page is aggregated inside its scheduled task and dropped there: only the cursor leaves it. A page
+  // held while this report waits for a request slot behind hundreds of others, or carried through the
+  // limiter's promises, would keep pages alive that nobody needs.
+  const readPage = (index: string) =>
+    schedule(async () => {
+      const page = await source.fetchReportPage(account, status, index);
+      onPage(page);
+      return { hasMore: page.hasMore, cursor: page.cursor };
+    });
   const seenCursors = new Set<string>(['0']);
   let index = '0';
   for (let pages = 1; ; pages++) {

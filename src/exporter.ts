@@ -3,6 +3,7 @@
  * interval (never two at once: the next starts when the last one ended, or when the interval is up), and
  * swaps each complete snapshot, rendered once, in for the previous one.
  */
+import { gzipSync } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
 import type { Config } from './config/settings.js';
 import { collect } from './collector/collect.js';
@@ -24,6 +25,13 @@ export interface ExporterDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+}
+
+interface Exposition {
+  readonly published: Published | undefined;
+  readonly at: number;
+  readonly text: string;
+  gzipped?: Buffer;
 }
 
 interface Published {
@@ -61,7 +69,7 @@ export class Exporter {
   private readonly dispatcher: Dispatcher;
   private readonly now: () => number;
   private published: Published | undefined;
-  private exposition: { published: Published | undefined; at: number; text: string } | undefined;
+  private cached: Exposition | undefined;
   private running: Promise<Snapshot> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -146,19 +154,30 @@ export class Exporter {
    * federation) cost a string copy rather than a registry walk each.
    */
   async metrics(): Promise<string> {
+    return (await this.exposition()).text;
+  }
+
+  /** The same exposition gzipped (Prometheus asks for gzip), compressed once per cached text. */
+  async metricsGzipped(): Promise<Buffer> {
+    const exposition = await this.exposition();
+    exposition.gzipped ??= gzipSync(exposition.text, { level: 6 });
+    return exposition.gzipped;
+  }
+
+  private async exposition(): Promise<Exposition> {
     const now = this.now();
-    const cached = this.exposition;
+    const cached = this.cached;
     if (
       cached &&
       cached.published === this.published &&
       now - cached.at < LIVE_METRICS_MAX_AGE_MS
     ) {
-      return cached.text;
+      return cached;
     }
     const published = this.published;
     const text = (published?.text ?? '') + (await this.live.render());
-    this.exposition = { published, at: now, text };
-    return text;
+    this.cached = { published, at: now, text };
+    return this.cached;
   }
 
   /** Runs one collection, or joins the one already running. */

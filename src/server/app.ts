@@ -13,6 +13,8 @@ export interface MetricsSource {
   readonly ready: boolean;
   readonly snapshot: Snapshot | undefined;
   metrics(): Promise<string>;
+  /** The same exposition gzipped, when the source can serve it so. */
+  metricsGzipped?(): Promise<Buffer>;
 }
 
 export function createApp(
@@ -28,10 +30,14 @@ export function createApp(
     res.set('Allow', 'GET, HEAD').status(405).type('text/plain').send('Method Not Allowed\n');
   });
 
-  app.get(options.telemetryPath, async (_req, res, next) => {
+  app.get(options.telemetryPath, async (req, res, next) => {
     try {
-      const body = await source.metrics();
-      res.set('Content-Type', CONTENT_TYPE).send(body);
+      res.set({ 'Content-Type': CONTENT_TYPE, Vary: 'Accept-Encoding' });
+      if (source.metricsGzipped && req.acceptsEncodings('gzip', 'identity') === 'gzip') {
+        res.set('Content-Encoding', 'gzip').send(await source.metricsGzipped());
+      } else {
+        res.send(await source.metrics());
+      }
     } catch (error) {
       next(error);
     }

@@ -6,6 +6,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { request } from 'undici';
 import {
   expectedSeries,
   makeData,
@@ -283,6 +285,23 @@ describe('exporter against a fake ThingSpace', () => {
       expect(logs).not.toContain(secret);
     }
     expect(logs).not.toMatch(/bearer-[0-9a-f-]{36}/);
+  });
+
+  test('/metrics is served gzipped to a scraper that asks for it, with the same content', async () => {
+    const data = makeData(ACCOUNTS, 5, 5);
+    fake = await startFakeThingSpace({ data });
+    harness = await startExporter(fake.url, ACCOUNTS);
+    await harness.exporter.collectOnce();
+    const plain = await request(`${harness.url}/metrics`);
+    const zipped = await request(`${harness.url}/metrics`, {
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    expect(zipped.headers.vary).toBe('Accept-Encoding');
+    const text = await plain.body.text();
+    expect(gunzipSync(Buffer.from(await zipped.body.arrayBuffer())).toString()).toBe(text);
+    expect(seriesMap(parseExposition(text), BUSINESS)).toEqual(expectedSeries(data));
   });
 
   test('/metrics passes promtool check metrics', async () => {

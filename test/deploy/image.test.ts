@@ -12,7 +12,7 @@
  * runtime directory is made read-only and, when the tests run as root, the processes run as the
  * image's non-root uid, so a write into the application or home directory would fail here too).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { killAll, startProcess, type Running } from '../support/process.js';
 import {
   isIgnored,
   parseDockerignore,
@@ -49,7 +50,6 @@ let tmp = '';
 let context = '';
 let runtime: ReplayedStage;
 let build: ReplayedStage;
-const children = new Set<ChildProcess>();
 
 /** The tracked files as they are in the working tree (uncommitted edits included). */
 function trackedFiles(): string[] {
@@ -67,89 +67,15 @@ function imageIds(): { uid?: number; gid?: number } {
   return { uid, gid: match[2] === undefined ? uid : Number(match[2]) };
 }
 
-interface Proc {
-  proc: ChildProcess;
-  output: () => string;
-  line: (
-    match: (l: Record<string, unknown>) => boolean,
-    ms?: number,
-  ) => Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-function start(argv: string[], env: Record<string, string>): Proc {
-  const [command = '', ...args] = argv;
+/** Starts an image command (`node <script> …`) from the runtime directory, as the image's user. */
+function start(argv: string[], env: Record<string, string>): Running {
+  const [command, script = '', ...args] = argv;
+  if (command !== 'node') throw new Error(`only node commands are replayed, got "${command}"`);
   // The image's `node` is the host's here.
-  const proc = spawn(command === 'node' ? process.execPath : command, args, {
+  return startProcess(script, args, env, {
     cwd: join(runtime.root, runtime.workdir),
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
     ...imageIds(),
   });
-  children.add(proc);
-  let text = '';
-  const lines: Record<string, unknown>[] = [];
-  const waiters: {
-    match: (l: Record<string, unknown>) => boolean;
-    resolve: (l: Record<string, unknown>) => void;
-  }[] = [];
-  let partial = '';
-  const onData = (chunk: Buffer) => {
-    text += chunk.toString('utf8');
-    partial += chunk.toString('utf8');
-    let nl: number;
-    while ((nl = partial.indexOf('\n')) !== -1) {
-      const raw = partial.slice(0, nl);
-      partial = partial.slice(nl + 1);
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(raw) as Record<string, unknown>;
-      } catch {
-        continue;
-      }
-      lines.push(parsed);
-      for (const w of [...waiters]) {
-        if (w.match(parsed)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(parsed);
-        }
-      }
-    }
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('exit', (code) => {
-      children.delete(proc);
-      resolve(code);
-    }),
-  );
-  return {
-    proc,
-    exited,
-    output: () => text,
-    line: (match, ms = 30_000) => {
-      const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no matching line in ${ms} ms:\n${text}`)),
-          ms,
-        );
-        waiters.push({
-          match,
-          resolve: (l) => {
-            clearTimeout(timer);
-            resolve(l);
-          },
-        });
-        void exited.then((code) => {
-          clearTimeout(timer);
-          reject(new Error(`exited (${code}) before a matching line:\n${text}`));
-        });
-      });
-    },
-  };
 }
 
 /** The environment a container gets: PATH, HOME (none here), the image's ENV, then the service's. */
@@ -201,7 +127,7 @@ beforeAll(async () => {
 }, REPLAY_TIMEOUT);
 
 afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
+  killAll();
   if (tmp) {
     spawnSync('chmod', ['-R', 'u+w', tmp]);
     rmSync(tmp, { recursive: true, force: true });
@@ -291,7 +217,7 @@ test('the runtime stage runs the compose stack: simulator, exporter, health chec
   expect(at).toBeGreaterThanOrEqual(0);
   simArgs[at + 1] = '127.0.0.1:0';
   const simulator = start([...simulatorService.entrypoint!, ...simArgs], containerEnv({}));
-  const listening = await simulator.line((l) => l.msg === 'simulator listening');
+  const listening = await simulator.waitForLine((l) => l.msg === 'simulator listening');
   const simulatorUrl = String(listening.url);
 
   // The exporter with the compose environment: the compose secrets' files (copied so the image's
@@ -314,7 +240,7 @@ test('the runtime stage runs the compose stack: simulator, exporter, health chec
     COLLECTOR_INTERVAL: '1h', // one collection is enough
   });
   const exporter = start([...runtime.entrypoint!, ...(runtime.cmd ?? [])], containerEnv(env));
-  const line = await exporter.line((l) => l.msg === 'listening');
+  const line = await exporter.waitForLine((l) => l.msg === 'listening');
   const metricsUrl = String(line.url);
   const base = metricsUrl.replace(/\/metrics$/, '');
   const port = new URL(base).port;
@@ -327,7 +253,7 @@ test('the runtime stage runs the compose stack: simulator, exporter, health chec
   }
 
   expect((await fetch(`${base}/-/healthy`)).status).toBe(200);
-  await exporter.line((l) => l.msg === 'collection finished', 60_000);
+  await exporter.waitForLine((l) => l.msg === 'collection finished', 60_000);
   expect((await fetch(`${base}/-/ready`)).status).toBe(200);
   const text = await (await fetch(metricsUrl)).text();
   const accounts = env.THINGSPACE_ACCOUNTS!.split(',');

@@ -1,6 +1,7 @@
 /** Starts the built exporter or simulator as a child process and reads its JSON log lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,15 +36,25 @@ export function killAll(): void {
   running.clear();
 }
 
+export interface StartOptions {
+  /** Working directory (a relative bin is resolved against it). */
+  cwd?: string;
+  /** Run as this user (tests that replay a container's USER while running as root). */
+  uid?: number;
+  gid?: number;
+}
+
 export function startProcess(
   bin: string,
   args: string[],
   env: Record<string, string> = {},
+  options: StartOptions = {},
 ): Running {
-  requireBuild(bin);
+  requireBuild(options.cwd ? resolve(options.cwd, bin) : bin);
   const proc = spawn(process.execPath, [bin, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
   });
   running.add(proc);
   const stdout: string[] = [];

@@ -25,7 +25,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Client, Pool } from 'undici';
-import { UPGRADE_STATUSES } from '../dist/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../dist/upgrades/statuses.js';
 
 /** Same guard as the exporter's --collector.max-pages default: no walk loops for ever. */
 const MAX_PAGES = 10_000;

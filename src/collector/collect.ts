@@ -8,7 +8,7 @@ import { ReportAggregator, type ReportCounts } from '../aggregate/report.js';
 import { walkReport } from '../report/pager.js';
 import type { ReportSource } from '../thingspace/client.js';
 import { ThingSpaceError, type ErrorKind } from '../thingspace/errors.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import { reportKey, type ReportState, type Snapshot } from './snapshot.js';
 
 export interface CollectOptions {

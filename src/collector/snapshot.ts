@@ -4,7 +4,7 @@
  */
 import type { ReportCounts } from '../aggregate/report.js';
 import type { ErrorKind } from '../thingspace/errors.js';
-import type { UpgradeStatus } from '../thingspace/statuses.js';
+import type { UpgradeStatus } from '../upgrades/statuses.js';
 
 export interface ReportState {
   readonly account: string;

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { isIP } from 'node:net';
+import { formatDuration } from './duration.js';
 import {
   ConfigError,
+  MAX_STALE_INTERVALS,
+  quote,
   SETTINGS,
   type Config,
   type Secret,
@@ -21,30 +25,55 @@ export function describeSetting(spec: SettingSpec<unknown>): string {
   return spec.flag ? `${spec.flag} (${spec.env})` : spec.env;
 }
 
-/** Splits `--flag=value`, `--flag value` and bare boolean flags into raw values by setting name. */
-function parseArgs(argv: readonly string[]): Map<SettingName, string> {
+const OPTIONS = Object.fromEntries(
+  ENTRIES.filter(([, s]) => s.flag).map(([, s]) => [
+    s.flag!.slice(2),
+    { type: s.boolean ? 'boolean' : 'string' } as const,
+  ]),
+);
+
+/**
+ * Splits `--flag=value`, `--flag value` and bare boolean flags into raw values by setting name, with Node's
+ * own parser. A boolean flag also takes `--flag=true|false` (util.parseArgs refuses a value on a boolean),
+ * so those are set aside first.
+ */
+function parseFlags(argv: readonly string[]): Map<SettingName, string> {
   const values = new Map<SettingName, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+  const rest: string[] = [];
+  for (const arg of argv) {
     const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    const name = BY_FLAG.get(flag as `--${string}`);
-    if (!name) {
-      throw new ConfigError(
-        arg.startsWith('-')
-          ? `unknown flag ${flag} (see --help)`
-          : `unexpected argument "${arg}" (see --help)`,
-      );
-    }
-    const spec = SETTINGS[name] as SettingSpec<unknown>;
-    let value: string;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else if (spec.boolean) value = 'true';
-    else if (i + 1 < argv.length) value = argv[++i]!;
-    else throw new ConfigError(`${flag} needs a value`);
-    values.set(name, value);
+    const name = eq === -1 ? undefined : BY_FLAG.get(arg.slice(0, eq) as `--${string}`);
+    if (name && SETTINGS[name].boolean) values.set(name, arg.slice(eq + 1));
+    else rest.push(arg);
+  }
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new ConfigError(describeArgError(error as Error & { code?: string }, rest));
+  }
+  for (const [key, value] of Object.entries(parsed.values)) {
+    const name = BY_FLAG.get(`--${key}`)!;
+    values.set(name, typeof value === 'boolean' ? String(value) : (value as string));
   }
   return values;
+}
+
+/** util.parseArgs's messages quote whole arguments; ours name the flag only (a value may be a secret). */
+function describeArgError(error: Error & { code?: string }, argv: readonly string[]): string {
+  const flag = /'(-[^'\s=]*)/.exec(error.message)?.[1];
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown flag ${flag ?? '(unreadable)'} (see --help)`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL': {
+      const positional = argv.find((arg) => !arg.startsWith('-')) ?? '';
+      return `unexpected argument ${quote(positional)} (see --help)`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return `${flag ?? 'a flag'} needs a value`;
+    default:
+      return 'cannot read the command line (see --help)';
+  }
 }
 
 function fileSecret(env: string, path: string, readFile: ReadFile): Secret {
@@ -95,7 +124,7 @@ export function parseConfig(
   env: Env,
   readFile: ReadFile = readUtf8,
 ): Config {
-  const fromFlags = parseArgs(argv);
+  const fromFlags = parseFlags(argv);
   const config: Record<string, unknown> = {};
   for (const [name, spec] of ENTRIES) {
     if (spec.secret) {
@@ -111,6 +140,14 @@ export function parseConfig(
     }
   }
   const parsed = config as Config;
+  const maxStale = config.maxStale as number | undefined;
+  parsed.maxStale = maxStale ?? MAX_STALE_INTERVALS * parsed.interval;
+  if (parsed.maxStale < parsed.interval) {
+    // A series would disappear after one failed pass, before the next pass could mend it.
+    throw new ConfigError(
+      `${describeSetting(SETTINGS.maxStale)}: must be at least ${describeSetting(SETTINGS.interval)} (${formatDuration(parsed.interval)}), got ${formatDuration(parsed.maxStale)}`,
+    );
+  }
   if (
     parsed.baseUrl.protocol === 'http:' &&
     !isLoopback(parsed.baseUrl.hostname) &&

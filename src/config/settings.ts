@@ -2,6 +2,7 @@
  * The configuration table: every setting exactly once, with its flag, environment variable, default and
  * meaning. The parser, `--help` and the README's configuration table (kept in sync by a test) derive from it.
  */
+import { APIS, type Api } from '../campaigns/statuses.js';
 import { formatDuration, parseDuration } from './duration.js';
 
 /**
@@ -69,6 +70,16 @@ function duration(minMs: number, maxMs: number) {
   };
 }
 
+function decimal(min: number, max: number) {
+  return (raw: string): number => {
+    const value = Number(raw.trim());
+    if (!/^\d+(\.\d+)?$/.test(raw.trim()) || value < min || value > max) {
+      throw new Error(`must be a number from ${min} to ${max}, got ${quote(raw)}`);
+    }
+    return value;
+  };
+}
+
 function bool(raw: string): boolean {
   const value = raw.trim().toLowerCase();
   if (['true', '1', 'yes'].includes(value)) return true;
@@ -117,6 +128,47 @@ export function parseBaseUrl(raw: string): URL {
   if (url.username || url.password) throw new Error('must not carry credentials');
   if (url.search || url.hash) throw new Error('must not have a query or fragment');
   return url;
+}
+
+/**
+ * A proxy URL may carry `user:password@`, which is a secret: the raw text is never echoed in an error, and
+ * the credentials are given to the log scrubber before anything is logged.
+ */
+export function parseProxyUrl(raw: string): URL | undefined {
+  if (raw.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error('is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`must be an http(s) URL, got "${url.protocol}"`);
+  }
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    throw new Error(
+      'must be scheme://[user:password@]host:port, without a path, query or fragment',
+    );
+  }
+  return url;
+}
+
+export function parseApis(raw: string): Api[] {
+  const names = raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  if (names.length === 0) throw new Error(`must name at least one of ${APIS.join(', ')}`);
+  const apis: Api[] = [];
+  for (const name of names) {
+    if (!(APIS as readonly string[]).includes(name)) {
+      throw new Error(`${quote(name)} is not one of ${APIS.join(', ')}`);
+    }
+    if (apis.includes(name as Api)) throw new Error(`${quote(name)} is listed twice`);
+    apis.push(name as Api);
+  }
+  // Lifecycle order whatever the order given, so that logs and metrics are stable.
+  return APIS.filter((api) => apis.includes(api));
 }
 
 export function parseListenAddress(raw: string): { host: string; port: number } {
@@ -195,6 +247,38 @@ export const SETTINGS = {
       'Consecutive rejected logins after which the exporter stops logging in until restarted or the credentials change (ThingSpace locks the user at five).',
     parse: integer(1, 4),
   }),
+  apis: spec({
+    flag: '--thingspace.apis',
+    env: 'THINGSPACE_APIS',
+    default: 'v1,v2,v3',
+    meaning:
+      'Comma-separated FOTA APIs to read: v1 (upgrade reports, OMA-DM devices), v2 (campaigns, HTTP devices), v3 (campaigns, LWM2M devices). With v1 alone no campaign request is sent.',
+    parse: parseApis,
+  }),
+  proxyUrl: spec({
+    flag: '--thingspace.proxy-url',
+    env: 'THINGSPACE_PROXY_URL',
+    default: '',
+    meaning:
+      'HTTP proxy for every request to ThingSpace (http://[user:password@]host:port; the credentials are treated as a secret). Empty: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or their lower-case forms) decide, as with curl; NO_PROXY applies either way.',
+    parse: parseProxyUrl,
+  }),
+  caFile: spec({
+    flag: '--thingspace.ca-file',
+    env: 'THINGSPACE_CA_FILE',
+    default: '',
+    meaning:
+      "PEM file of CA certificates trusted in addition to Node's bundled ones, for ThingSpace and an HTTPS proxy (a TLS-intercepting proxy's company CA); read at start-up. NODE_EXTRA_CA_CERTS works as well.",
+    parse: (raw: string) => raw.trim(),
+  }),
+  maxRequestsPerSecond: spec({
+    flag: '--thingspace.max-requests-per-second',
+    env: 'THINGSPACE_MAX_REQUESTS_PER_SECOND',
+    default: '0',
+    meaning:
+      'Client-side pacing of all requests to ThingSpace together, for contracts that state a rate limit; 0 is unlimited.',
+    parse: decimal(0, 10_000),
+  }),
   interval: spec({
     flag: '--collector.interval',
     env: 'COLLECTOR_INTERVAL',
@@ -229,10 +313,11 @@ export const SETTINGS = {
   maxStale: spec({
     flag: '--collector.max-stale',
     env: 'COLLECTOR_MAX_STALE',
-    default: '15m',
+    default: '',
     meaning:
-      'How long a failing account+status keeps serving its last good values before its series disappear.',
-    parse: duration(0, 30 * 86_400_000),
+      'How long a failing report, campaign listing or campaign keeps serving its last good values before its series disappear; at least --collector.interval. Empty: 3 × --collector.interval.',
+    parse: (raw: string): number | undefined =>
+      raw.trim() === '' ? undefined : duration(0, 30 * 86_400_000)(raw),
   }),
   maxLabelValues: spec({
     flag: '--collector.max-label-values',
@@ -256,6 +341,30 @@ export const SETTINGS = {
     default: '67108864',
     meaning: 'Largest response body accepted from ThingSpace, in bytes; a larger page is refused.',
     parse: integer(1024, 2 ** 31 - 1),
+  }),
+  campaignLookback: spec({
+    flag: '--collector.campaign-lookback',
+    env: 'COLLECTOR_CAMPAIGN_LOOKBACK',
+    default: '7d',
+    meaning:
+      'Campaigns in a final status (CampaignEnded, CampaignCancelled, CampaignAborted, CampaignFailed, CampaignRequestFailed) whose endDate is older than this are counted, but their devices are not read.',
+    parse: duration(0, 3650 * 86_400_000),
+  }),
+  maxCampaigns: spec({
+    flag: '--collector.max-campaigns',
+    env: 'COLLECTOR_MAX_CAMPAIGNS',
+    default: '100',
+    meaning:
+      'Campaigns per account and API whose devices are read and which get per-campaign series; beyond it the newest are kept and the rest counted in thingspace_fota_campaigns_folded.',
+    parse: integer(0, 100_000),
+  }),
+  storagePath: spec({
+    flag: '--storage.path',
+    env: 'STORAGE_PATH',
+    default: '',
+    meaning:
+      "Writable directory for state that must survive a restart: each user's consecutive rejected logins (so restarts never give a wrong password fresh attempts) and the entered counters' memory. Empty: memory only, lost at restart.",
+    parse: (raw: string) => raw.trim(),
   }),
   listenAddress: spec({
     flag: '--web.listen-address',
@@ -304,6 +413,12 @@ type SecretNames = {
   [K in SettingName]: (typeof SETTINGS)[K]['secret'] extends true ? K : never;
 }[SettingName];
 
-export type Config = { [K in Exclude<SettingName, SecretNames>]: Parsed<(typeof SETTINGS)[K]> } & {
-  [K in SecretNames]: Secret;
-};
+type ParsedSettings = {
+  [K in Exclude<SettingName, SecretNames>]: Parsed<(typeof SETTINGS)[K]>;
+} & { [K in SecretNames]: Secret };
+
+/** The parsed settings, with the derived defaults (max-stale from the interval) filled in. */
+export type Config = Omit<ParsedSettings, 'maxStale'> & { maxStale: number };
+
+/** --collector.max-stale, when not set: long enough that one or two failed passes keep the series. */
+export const MAX_STALE_INTERVALS = 3;

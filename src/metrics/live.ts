@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ENDPOINTS, ERROR_KINDS, type Endpoint, type ErrorKind } from '../thingspace/errors.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import type { LoginKind } from '../thingspace/auth.js';
 import { definition, type MetricName } from './definitions.js';
 

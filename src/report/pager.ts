@@ -7,7 +7,7 @@
 import type { ReportSource } from '../thingspace/client.js';
 import { ThingSpaceError } from '../thingspace/errors.js';
 import type { ReportPage } from '../thingspace/schema.js';
-import type { UpgradeStatus } from '../thingspace/statuses.js';
+import type { UpgradeStatus } from '../upgrades/statuses.js';
 
 /** Runs one page's fetch and aggregation, e.g. inside a concurrency limit; by default, at once. */
 export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;

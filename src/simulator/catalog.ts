@@ -4,7 +4,7 @@
  * newline, non-Latin scripts, an astral character right at the 120-code-point cut, and reasons with
  * embedded counts and dates (unbounded cardinality).
  */
-import type { UpgradeStatus } from '../thingspace/statuses.js';
+import type { UpgradeStatus } from '../upgrades/statuses.js';
 
 export interface Firmware {
   readonly name: string;

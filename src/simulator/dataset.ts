@@ -3,7 +3,7 @@
  * from one tick to the next. Devices are not stored: an upgrade keeps a device count and a seed, and
  * its device entries are derived on demand, so millions of device entries cost almost no memory.
  */
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import {
   DEVICE_OUTCOMES,
   FIRMWARES,

@@ -2,7 +2,7 @@
  * Every simulator setting, defined once. The CLI parser, `--help`, the programmatic defaults, the
  * run-time fault API and the docs test all derive from the two tables below.
  */
-import { UPGRADE_STATUSES, isUpgradeStatus, type UpgradeStatus } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES, isUpgradeStatus, type UpgradeStatus } from '../upgrades/statuses.js';
 
 /** A bad flag or fault value; the message names the setting. */
 export class OptionError extends Error {

@@ -2,7 +2,7 @@
  * One page of GET /api/fota/v1/reports/{account}/status/{upgradeStatus}/index/{startIndex}:
  * cursor interpretation, paging, and the faults that change what a page looks like.
  */
-import { isUpgradeStatus, type UpgradeStatus } from '../thingspace/statuses.js';
+import { isUpgradeStatus, type UpgradeStatus } from '../upgrades/statuses.js';
 import { positionAfter, type Dataset, type Upgrade } from './dataset.js';
 import type { FaultSettings } from './options.js';
 import type { UpgradeJsonCache } from './serialize.js';

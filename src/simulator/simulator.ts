@@ -2,7 +2,7 @@
  * The simulator's state and behaviour, without HTTP: data set, credentials, faults, statistics,
  * the clock that ticks, and the scenario trigger. server.ts exposes it over HTTP.
  */
-import { UPGRADE_STATUSES } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../upgrades/statuses.js';
 import { AuthState, type LoginState } from './auth.js';
 import { Dataset, type FailureSpikeRequest, type FailureSpikeResult } from './dataset.js';
 import { FaultState } from './faults.js';

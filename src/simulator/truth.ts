@@ -3,7 +3,7 @@
  * (never from served bytes, never from exporter code). Faults that garble the served reports do not
  * change the truth: it always describes the real data.
  */
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import { forEachDevice, type Dataset, type Upgrade } from './dataset.js';
 
 /** Fixed by the exporter's label rules. */

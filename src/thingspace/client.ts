@@ -2,7 +2,7 @@
  * The ThingSpace API as the collector sees it: one report page at a time, with tokens attached, renewed
  * once when ThingSpace rejects them, transient failures retried, and the answer validated.
  */
-import type { UpgradeStatus } from './statuses.js';
+import type { UpgradeStatus } from '../upgrades/statuses.js';
 import type { Authenticator } from './auth.js';
 import {
   isBearerRejection,

@@ -11,7 +11,7 @@ import {
   truthSeries,
   type SimulatorProcess,
 } from '../support/simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);

@@ -17,7 +17,7 @@ import {
 } from '../support/fake-thingspace.js';
 import { parseExposition, seriesMap, type Sample } from '../support/exposition.js';
 import { startExporter, type Harness } from '../support/exporter-harness.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
 
 const BUSINESS = [

@@ -9,7 +9,7 @@ import { jest } from '@jest/globals';
 import { scrape, startPair, value, waitForCollection } from '../support/faults.js';
 import { EXPORTER_BIN, killAll, runProcess } from '../support/process.js';
 import { SIMULATOR_ENV } from '../support/simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 jest.setTimeout(60_000);
 afterEach(() => killAll());

@@ -38,7 +38,7 @@ import {
   truthSeries,
   type SimulatorProcess,
 } from '../support/simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 jest.setTimeout(60_000);
 

@@ -23,7 +23,7 @@ import {
 } from '../support/faults.js';
 import { killAll, startExporterProcess } from '../support/process.js';
 import { SIMULATOR_ENV, startSimulatorProcess } from '../support/simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 15);
 const CLIENTS = Number(process.env.LOAD_CLIENTS ?? 64);

@@ -38,7 +38,7 @@ import {
   type SimulatorProcess,
   type Truth,
 } from '../support/simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const SOAK_SEED = Number(process.env.SOAK_SEED ?? 1);

@@ -9,7 +9,7 @@ import {
   type RunningSimulator,
   type SimulatorOptions,
 } from '../../src/simulator/index.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 export const ACCOUNT_1 = '0242078689-00001';
 export const ACCOUNT_2 = '0242078689-00002';

@@ -1,5 +1,5 @@
 import type { RunningSimulator, StatusTruth, Truth } from '../../src/simulator/index.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 import {
   ACCOUNT_1,
   ACCOUNT_2,

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 export interface FakeDevice {
   deviceId: string;

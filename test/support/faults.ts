@@ -17,7 +17,7 @@ import {
   type SimulatorProcess,
   type Truth,
 } from './simulator.js';
-import { UPGRADE_STATUSES } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 export type ExporterProcess = Awaited<ReturnType<typeof startExporterProcess>>;
 

@@ -4,7 +4,7 @@ import { renderSnapshot } from '../../src/metrics/exposition.js';
 import type { ReportSource } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import type { ReportPage, Upgrade } from '../../src/thingspace/schema.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 import { fakeClock, type Clock } from './fake-send.js';
 
 const MINUTE = 60_000;

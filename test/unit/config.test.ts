@@ -65,6 +65,43 @@ describe('parseDuration', () => {
   );
 });
 
+describe('parseConfig: derived and combined settings', () => {
+  it('derives --collector.max-stale from the interval: three intervals', () => {
+    expect(parseConfig(['--collector.interval=30m'], BASE_ENV, noFile).maxStale).toBe(5_400_000);
+  });
+
+  it('refuses a max-stale below the interval, naming both settings', () => {
+    const error = configError(() =>
+      parseConfig(['--collector.interval=30m', '--collector.max-stale=15m'], BASE_ENV, noFile),
+    );
+    expect(error.message).toContain('--collector.max-stale');
+    expect(error.message).toContain('--collector.interval');
+  });
+
+  it('reads --thingspace.apis in lifecycle order, and refuses a repeated one', () => {
+    expect(parseConfig(['--thingspace.apis=v3, v1'], BASE_ENV, noFile).apis).toEqual(['v1', 'v3']);
+    expect(parseConfig([], BASE_ENV, noFile).apis).toEqual(['v1', 'v2', 'v3']);
+    expect(
+      configError(() => parseConfig(['--thingspace.apis=v2,v2'], BASE_ENV, noFile)).message,
+    ).toContain('twice');
+  });
+
+  it('never echoes a proxy URL, which may carry a password', () => {
+    const bad = 'http://proxyuser:Pr0xy-S3cret@[bad';
+    const error = configError(() =>
+      parseConfig([`--thingspace.proxy-url=${bad}`], BASE_ENV, noFile),
+    );
+    expect(error.message).toContain('--thingspace.proxy-url');
+    expect(error.message).not.toContain('Pr0xy-S3cret');
+    const good = parseConfig(
+      ['--thingspace.proxy-url=http://u:p@127.0.0.1:3128'],
+      BASE_ENV,
+      noFile,
+    );
+    expect(good.proxyUrl?.host).toBe('127.0.0.1:3128');
+  });
+});
+
 describe('parseConfig: sources and flag syntax', () => {
   it('applies the documented defaults when only the required settings are given', () => {
     const config = parseConfig([], BASE_ENV, noFile);
@@ -182,9 +219,14 @@ describe('parseConfig: every error names its setting', () => {
     telemetryPath: '/',
     logLevel: 'loud',
     once: 'perhaps',
+    apis: 'v1,v4',
+    proxyUrl: 'ftp://proxy.example:21',
+    maxRequestsPerSecond: '-1',
+    campaignLookback: 'later',
+    maxCampaigns: 'many',
   };
   /** Settings where any text is a valid value (checked later, elsewhere). */
-  const FREE_TEXT: SettingName[] = ['webConfigFile'];
+  const FREE_TEXT: SettingName[] = ['webConfigFile', 'caFile', 'storagePath'];
 
   it('has a bad value for every non-secret setting that can refuse one', () => {
     const nonSecret = Object.entries(SETTINGS)

@@ -4,7 +4,7 @@ import type { ReportState, Snapshot } from '../../src/collector/snapshot.js';
 import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
 import { CONTENT_TYPE, escapeLabelValue, renderSnapshot } from '../../src/metrics/exposition.js';
 import type { Upgrade } from '../../src/thingspace/schema.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/thingspace/statuses.js';
+import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // A strict little parser of the text format (version 0.0.4): it throws on anything a scraper would refuse.

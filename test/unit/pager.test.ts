@@ -4,7 +4,7 @@ import { walkReport } from '../../src/report/pager.js';
 import type { ReportSource } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import type { ReportPage } from '../../src/thingspace/schema.js';
-import type { UpgradeStatus } from '../../src/thingspace/statuses.js';
+import type { UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 interface Request {
   account: string;

@@ -6,6 +6,7 @@
 import { describeSetting, parseConfig } from './config/parse.js';
 import { ConfigError, SETTINGS, type Config } from './config/settings.js';
 import { renderHelp } from './config/usage.js';
+import { allSucceeded } from './collection/snapshot.js';
 import { Exporter } from './exporter.js';
 import { createLogger, SecretScrubber, type Logger } from './log.js';
 import { createApp } from './server/app.js';
@@ -20,7 +21,7 @@ async function runOnce(exporter: Exporter): Promise<number> {
   const snapshot = await exporter.collectOnce();
   process.stdout.write(await exporter.metrics());
   await exporter.stop();
-  return snapshot.reports.every((r) => r.success) ? 0 : 1;
+  return allSucceeded(snapshot) ? 0 : 1;
 }
 
 async function serve(config: Config, exporter: Exporter, logger: Logger): Promise<void> {
@@ -69,6 +70,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   const scrubber = new SecretScrubber();
   // In --once mode stdout carries the exposition, so logs go to stderr.
   const logger = createLogger(config.logLevel, scrubber, config.once ? 2 : 1);
+  reportFatal = (what, error) =>
+    logger.fatal({ err: error }, `${what}: ${String((error as Error)?.message ?? error)}`);
   const exporter = new Exporter(config, { logger, scrubber, version: VERSION });
   if (config.once) return runOnce(exporter);
   try {
@@ -90,10 +93,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   return undefined;
 }
 
+/**
+ * A promise rejected with nobody listening is a bug of ours: its message goes through the scrubbed logger
+ * (once there is one), and the process exits non-zero so that its supervisor restarts it in a known state.
+ */
+let reportFatal = (what: string, error: unknown): void => {
+  process.stderr.write(`${NAME}: ${what}: ${(error as Error)?.name ?? typeof error}\n`);
+};
 process.on('unhandledRejection', (reason) => {
-  process.stderr.write(
-    `${NAME}: unhandled rejection: ${(reason as Error)?.name ?? typeof reason}\n`,
-  );
+  reportFatal('unhandled rejection', reason);
+  process.exit(70);
 });
 
 main(process.argv.slice(2), process.env).then(
@@ -101,7 +110,7 @@ main(process.argv.slice(2), process.env).then(
     if (code !== undefined) process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`${NAME}: fatal: ${(error as Error)?.message ?? String(error)}\n`);
+    reportFatal('fatal', error);
     process.exit(1);
   },
 );

@@ -1,18 +1,22 @@
 /**
- * The exporter: wires the ThingSpace client to the collector, runs collections in the background on the
- * interval (never two at once: the next starts when the last one ended, or when the interval is up), and
- * swaps each complete snapshot, rendered once, in for the previous one.
+ * The exporter: wiring only. The ThingSpace client (HTTP pool, throttle gate, retries, tokens) feeds the
+ * Collector; each collection's snapshot is rendered once and published to the Exposition that scrapes
+ * read; the CollectionLoop runs collections in the background on the interval.
  */
-import { gzipSync } from 'node:zlib';
 import { Agent, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/settings.js';
-import { collect } from './collector/collect.js';
-import type { Snapshot } from './collector/snapshot.js';
+import { Collector, type Failure } from './collection/collect.js';
+import { CollectionLoop } from './collection/loop.js';
+import type { Snapshot } from './collection/snapshot.js';
+import { summarise } from './collection/summary.js';
 import type { Logger, SecretScrubber } from './log.js';
-import { renderSnapshot } from './metrics/exposition.js';
+import { Exposition } from './metrics/exposition.js';
 import { LiveMetrics } from './metrics/live.js';
+import { renderEntered, renderSnapshot } from './metrics/render.js';
 import { Authenticator } from './thingspace/auth.js';
-import { ThingSpaceClient, type ReportSource } from './thingspace/client.js';
+import { ThingSpaceClient } from './thingspace/client.js';
+import { gatedSend, ThrottleGate } from './thingspace/gate.js';
 import { createSend } from './thingspace/http.js';
 import { createRetry, DEFAULT_RETRY_POLICY } from './thingspace/retry.js';
 
@@ -22,32 +26,22 @@ export interface ExporterDeps {
   version: string;
   /** Injected by tests; by default one keep-alive pool per origin, sized for the concurrency. */
   dispatcher?: Dispatcher;
-  now?: () => number;
+  clock?: Clock;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
-}
-
-interface Exposition {
-  readonly published: Published | undefined;
-  readonly at: number;
-  readonly text: string;
-  gzipped?: Buffer;
-}
-
-interface Published {
-  readonly snapshot: Snapshot;
-  readonly text: string;
 }
 
 export type CollectionConfig = Pick<
   Config,
   | 'baseUrl'
   | 'accounts'
+  | 'apis'
   | 'clientId'
   | 'clientSecret'
   | 'username'
   | 'password'
   | 'maxLoginFailures'
+  | 'maxRequestsPerSecond'
   | 'interval'
   | 'concurrency'
   | 'timeout'
@@ -58,48 +52,63 @@ export type CollectionConfig = Pick<
   | 'maxPageBytes'
 >;
 
-/** Live counters may be this old in a scrape; Prometheus scrapes every 15 s or more. */
-const LIVE_METRICS_MAX_AGE_MS = 1000;
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class Exporter {
   readonly live: LiveMetrics;
-  private readonly source: ReportSource;
+  readonly collector: Collector;
+  private readonly exposition: Exposition;
+  private readonly loop: CollectionLoop;
   private readonly dispatcher: Dispatcher;
-  private readonly now: () => number;
-  private published: Published | undefined;
-  private cached: Exposition | undefined;
-  private running: Promise<Snapshot> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private published: Snapshot | undefined;
 
   constructor(
     private readonly config: CollectionConfig,
     private readonly deps: ExporterDeps,
   ) {
     const { logger, scrubber } = deps;
-    this.now = deps.now ?? Date.now;
-    this.live = new LiveMetrics(config.accounts, deps.version);
+    const clock = deps.clock ?? systemClock;
+    const sleep = deps.sleep ?? delay;
+    const random = deps.random ?? Math.random;
+    this.live = new LiveMetrics(deps.version);
+    this.exposition = new Exposition(this.live, clock);
     this.dispatcher =
       deps.dispatcher ??
       new Agent({ connections: config.concurrency + 2, keepAliveTimeout: 60_000, pipelining: 1 });
     for (const secret of [config.clientId, config.clientSecret, config.username, config.password]) {
       scrubber.add(secret.read());
     }
-    const send = createSend({
-      baseUrl: config.baseUrl,
-      dispatcher: this.dispatcher,
-      timeoutMs: config.timeout,
-      maxBodyBytes: config.maxPageBytes,
-      observe: (endpoint, code, seconds) => this.live.apiRequest(endpoint, code, seconds),
-      now: this.now,
+    const gate = new ThrottleGate({
+      clock,
+      random,
+      sleep,
+      maxRequestsPerSecond: config.maxRequestsPerSecond,
+      onClose: () => {
+        this.live.gateClosed();
+        logger.warn('ThingSpace throttles: every request pauses until the gate reopens');
+      },
+      onOpen: (closedMs) => {
+        this.live.gateOpened(closedMs);
+        logger.info({ closedSeconds: Number((closedMs / 1000).toFixed(3)) }, 'throttle gate open');
+      },
     });
+    const send = gatedSend(
+      createSend({
+        baseUrl: config.baseUrl,
+        dispatcher: this.dispatcher,
+        timeoutMs: config.timeout,
+        maxBodyBytes: config.maxPageBytes,
+        observe: (endpoint, code, seconds) => this.live.apiRequest(endpoint, code, seconds),
+        now: () => clock.wallMs(),
+      }),
+      gate,
+      () => this.collector.deadline,
+    );
     const retry = createRetry(
       { ...DEFAULT_RETRY_POLICY, maxRetries: config.maxRetries },
       {
-        sleep: deps.sleep ?? delay,
-        random: deps.random ?? Math.random,
+        sleep,
+        random,
         onRetry: (error, attempt, delayMs) =>
           logger.debug(
             { kind: error.kind, code: error.code, attempt, delayMs: Math.round(delayMs) },
@@ -116,7 +125,7 @@ export class Exporter {
         username: config.username,
         password: config.password,
       },
-      now: this.now,
+      now: () => clock.wallMs(),
       loginBackoffMs: config.interval,
       maxLoginFailures: config.maxLoginFailures,
       onSecret: (value) => scrubber.add(value),
@@ -136,130 +145,84 @@ export class Exporter {
       },
       onLoginSucceeded: () => this.live.loginSucceeded(),
     });
-    this.source = new ThingSpaceClient(send, auth, retry);
+    this.collector = new Collector(
+      {
+        accounts: config.accounts,
+        apis: config.apis,
+        concurrency: config.concurrency,
+        maxStaleMs: config.maxStale,
+        maxLabelValues: config.maxLabelValues,
+        maxPages: config.maxPages,
+        budgetMs: config.interval,
+      },
+      {
+        api: new ThingSpaceClient(send, auth, retry),
+        clock,
+        onFailed: (failure) => this.failed(failure),
+      },
+    );
+    // The entered counters exist from start-up, before the first collection.
+    this.exposition.publish(renderEntered(this.collector.entered));
+    this.loop = new CollectionLoop(
+      () => this.collect().then(() => undefined),
+      config.interval,
+      clock,
+      (error) => logger.error({ err: error }, 'collection crashed'),
+    );
   }
 
   /** The last complete snapshot, if any collection has finished yet. */
   get snapshot(): Snapshot | undefined {
-    return this.published?.snapshot;
+    return this.published;
   }
 
   get ready(): boolean {
     return this.published !== undefined;
   }
 
-  /**
-   * The full exposition: the snapshot's pre-rendered text plus the live metrics. The whole text is reused
-   * for up to LIVE_METRICS_MAX_AGE_MS while the snapshot stays the same, so that many scrapers (HA pairs,
-   * federation) cost a string copy rather than a registry walk each.
-   */
-  async metrics(): Promise<string> {
-    return (await this.exposition()).text;
+  metrics(): Promise<string> {
+    return this.exposition.text();
   }
 
-  /** The same exposition gzipped (Prometheus asks for gzip), compressed once per cached text. */
-  async metricsGzipped(): Promise<Buffer> {
-    const exposition = await this.exposition();
-    exposition.gzipped ??= gzipSync(exposition.text, { level: 6 });
-    return exposition.gzipped;
+  metricsGzipped(): Promise<Buffer> {
+    return this.exposition.gzipped();
   }
 
-  private async exposition(): Promise<Exposition> {
-    const now = this.now();
-    const cached = this.cached;
-    if (
-      cached &&
-      cached.published === this.published &&
-      now - cached.at < LIVE_METRICS_MAX_AGE_MS
-    ) {
-      return cached;
-    }
-    const published = this.published;
-    const text = (published?.text ?? '') + (await this.live.render());
-    this.cached = { published, at: now, text };
-    return this.cached;
+  /** Runs one collection (or joins the one running) and resolves to its snapshot. */
+  async collectOnce(): Promise<Snapshot> {
+    await this.loop.runOnce();
+    return this.published!;
   }
 
-  /** Runs one collection, or joins the one already running. */
-  collectOnce(): Promise<Snapshot> {
-    this.running ??= this.runCollection().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+  private async collect(): Promise<void> {
+    const snapshot = await this.collector.collect();
+    this.exposition.publish(renderSnapshot(snapshot) + renderEntered(this.collector.entered));
+    this.published = snapshot;
+    const summary = summarise(snapshot);
+    const level = summary.failed > 0 ? 'warn' : 'info';
+    this.deps.logger[level](summary, 'collection finished');
   }
 
-  private async runCollection(): Promise<Snapshot> {
-    const { logger } = this.deps;
-    const snapshot = await collect(
-      this.collectOptions(),
-      {
-        source: this.source,
-        now: this.now,
-        onReportFailed: (account, status, error) => {
-          this.live.reportFailed(account, status, error.kind);
-          logger.warn(
-            { account, status, error: error.kind, code: error.code, httpStatus: error.httpStatus },
-            `report failed: ${error.message}`,
-          );
-        },
-      },
-      this.published?.snapshot,
+  private failed(failure: Failure): void {
+    const { account, error } = failure;
+    const where =
+      'status' in failure ? { status: failure.status } : { api: failure.api, stage: failure.stage };
+    if ('status' in failure) this.live.reportFailed(account, failure.status, error.kind);
+    else this.live.campaignStageFailed(account, failure.api, failure.stage, error.kind);
+    // One line per failure only at debug: the collection's summary groups them by kind.
+    this.deps.logger.debug(
+      { account, ...where, error: error.kind, code: error.code, httpStatus: error.httpStatus },
+      `failed: ${error.message}`,
     );
-    this.published = { snapshot, text: renderSnapshot(snapshot) };
-    logger.info(summarise(snapshot), 'collection finished');
-    return snapshot;
-  }
-
-  private collectOptions() {
-    const { accounts, concurrency, maxStale, maxLabelValues, maxPages } = this.config;
-    return { accounts, concurrency, maxStaleMs: maxStale, maxLabelValues, maxPages };
   }
 
   /** Collects now and then on the interval until stop(). */
   start(): void {
-    const tick = async () => {
-      const started = this.now();
-      try {
-        await this.collectOnce();
-      } catch (error) {
-        // collect() turns ThingSpace failures into report states; reaching here is a bug, not a reason to stop.
-        this.deps.logger.error({ err: error }, 'collection crashed');
-      }
-      if (this.stopped) return;
-      const wait = Math.max(0, started + this.config.interval - this.now());
-      this.timer = setTimeout(() => void tick(), wait);
-    };
-    void tick();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.loop.stop();
     await this.dispatcher.destroy().catch(() => undefined);
   }
-}
-
-export function summarise(snapshot: Snapshot) {
-  let pages = 0;
-  let upgrades = 0;
-  let devices = 0;
-  const failures: string[] = [];
-  for (const report of snapshot.reports) {
-    if (report.success && report.counts) {
-      pages += report.pages ?? 0;
-      upgrades += report.counts.upgradeCount;
-      devices += report.counts.deviceCount;
-    } else {
-      failures.push(`${report.account}/${report.status}: ${report.error ?? 'error'}`);
-    }
-  }
-  return {
-    durationSeconds: Number(snapshot.durationSeconds.toFixed(3)),
-    reports: snapshot.reports.length,
-    pages,
-    upgrades,
-    devices,
-    failed: failures.length,
-    failures,
-  };
 }

@@ -7,7 +7,10 @@ export interface MetricDefinition {
   readonly type: 'gauge' | 'counter' | 'histogram';
   readonly labels: readonly string[];
   readonly help: string;
-  /** `snapshot`: rendered from the last collection's snapshot; `live`: updated as things happen. */
+  /**
+   * `snapshot`: rendered once per collection, from its snapshot (and the entered counters published with it);
+   * `live`: updated as things happen.
+   */
   readonly source: 'snapshot' | 'live';
 }
 
@@ -75,21 +78,21 @@ export const METRIC_DEFINITIONS = [
     type: 'counter',
     labels: ['account', 'status'],
     help: "Upgrades counted once, when their id first appeared in that status's report as read by this process (the first complete pass after start-up only learns).",
-    source: 'live',
+    source: 'snapshot',
   },
   {
     name: 'thingspace_fota_upgrade_devices_entered_total',
     type: 'counter',
     labels: ['account', 'status'],
     help: 'Device entries of the upgrades counted in thingspace_fota_upgrades_entered_total, counted at the same moment.',
-    source: 'live',
+    source: 'snapshot',
   },
   {
     name: 'thingspace_fota_upgrades_observed_seconds_total',
     type: 'counter',
     labels: ['account', 'status'],
     help: 'ThingSpace time covered by the entered counters: each complete counting pass adds the time since the previous complete pass (a collection gap arrives as one jump, with the arrivals it hid).',
-    source: 'live',
+    source: 'snapshot',
   },
   {
     name: 'thingspace_fota_collection_errors_total',
@@ -181,14 +184,14 @@ export const METRIC_DEFINITIONS = [
     type: 'counter',
     labels: ['account', 'api', 'device_status'],
     help: 'Devices counted once when first seen with that status in a walked campaign (the first complete pass after start-up only learns).',
-    source: 'live',
+    source: 'snapshot',
   },
   {
     name: 'thingspace_fota_campaign_devices_observed_seconds_total',
     type: 'counter',
     labels: ['account', 'api'],
     help: 'ThingSpace time covered by thingspace_fota_campaign_devices_entered_total: each complete counting pass adds the time since the previous complete pass.',
-    source: 'live',
+    source: 'snapshot',
   },
   {
     name: 'thingspace_fota_campaign_collection_errors_total',

@@ -1,80 +1,56 @@
 /**
- * Renders a snapshot in the Prometheus text format, once per snapshot: scrapes then cost a string copy,
- * however many device entries the collection read.
+ * What a scrape gets: the text rendered once per collection (snapshot and entered counters) followed by the
+ * live metrics. The whole text is reused for up to MAX_AGE_MS while the collection's text stays the same, so
+ * that many scrapers (HA pairs, federation) cost a string copy rather than a registry walk each; it is
+ * gzipped once per cached text for scrapers that ask (Prometheus does).
  */
-import type { Snapshot } from '../collector/snapshot.js';
-import { CAPPED_LABELS } from '../aggregate/report.js';
-import { definition, type MetricName } from './definitions.js';
+import { gzipSync } from 'node:zlib';
+import type { Clock } from '../clock.js';
+import type { LiveMetrics } from './live.js';
 
-export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/** Live counters may be this old in a scrape; Prometheus scrapes every 15 s or more. */
+export const MAX_AGE_MS = 1000;
 
-export function escapeLabelValue(value: string): string {
-  return /[\\"\n]/.test(value)
-    ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-    : value;
+interface Cached {
+  readonly collected: string;
+  readonly at: number;
+  readonly text: string;
+  gzipped?: Buffer;
 }
 
-function escapeHelp(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-}
+export class Exposition {
+  private collected = '';
+  private cached: Cached | undefined;
 
-class Family {
-  readonly lines: string[] = [];
-  constructor(readonly name: MetricName) {}
+  constructor(
+    private readonly live: LiveMetrics,
+    private readonly clock: Pick<Clock, 'monotonicMs'>,
+  ) {}
 
-  /** `labels` is the already rendered `a="x",b="y"` text. */
-  add(labels: string, value: number): void {
-    this.lines.push(`${this.name}{${labels}} ${value}`);
+  /** Replaces the collection's part of the text, in one step. */
+  publish(collected: string): void {
+    this.collected = collected;
   }
 
-  render(): string {
-    if (this.lines.length === 0) return '';
-    const def = definition(this.name);
-    return `# HELP ${def.name} ${escapeHelp(def.help)}\n# TYPE ${def.name} ${def.type}\n${this.lines.join('\n')}\n`;
+  async text(): Promise<string> {
+    return (await this.current()).text;
   }
-}
 
-function label(name: string, value: string): string {
-  return `${name}="${escapeLabelValue(value)}"`;
-}
+  async gzipped(): Promise<Buffer> {
+    const cached = await this.current();
+    cached.gzipped ??= gzipSync(cached.text, { level: 6 });
+    return cached.gzipped;
+  }
 
-export function renderSnapshot(snapshot: Snapshot): string {
-  const upgrades = new Family('thingspace_fota_upgrades');
-  const devices = new Family('thingspace_fota_upgrade_devices');
-  const oldest = new Family('thingspace_fota_upgrade_oldest_start_timestamp_seconds');
-  const success = new Family('thingspace_fota_collection_success');
-  const lastSuccess = new Family('thingspace_fota_collection_last_success_timestamp_seconds');
-  const duration = new Family('thingspace_fota_collection_duration_seconds');
-  const pages = new Family('thingspace_fota_collection_pages');
-  const folded = new Family('thingspace_fota_label_values_folded');
-
-  for (const report of snapshot.reports) {
-    const base = `${label('account', report.account)},${label('status', report.status)}`;
-    success.add(base, report.success ? 1 : 0);
-    if (report.lastSuccessSeconds !== undefined) lastSuccess.add(base, report.lastSuccessSeconds);
-    const counts = report.counts;
-    if (!counts) continue;
-    if (report.pages !== undefined) pages.add(base, report.pages);
-    if (counts.oldestStartSeconds !== undefined) oldest.add(base, counts.oldestStartSeconds);
-    // Dashboards and alerts should see 0, not absence, for a status without upgrades.
-    if (counts.upgrades.size === 0) upgrades.add(`${base},firmware_to=""`, 0);
-    for (const [firmware, count] of counts.upgrades)
-      upgrades.add(`${base},${label('firmware_to', firmware)}`, count);
-    for (const [firmware, byStatus] of counts.devices) {
-      const withFirmware = `${base},${label('firmware_to', firmware)}`;
-      for (const [deviceStatus, byReason] of byStatus) {
-        const withStatus = `${withFirmware},${label('device_status', deviceStatus)}`;
-        for (const [reason, count] of byReason)
-          devices.add(`${withStatus},${label('result_reason', reason)}`, count);
-      }
+  private async current(): Promise<Cached> {
+    const now = this.clock.monotonicMs();
+    const cached = this.cached;
+    if (cached && cached.collected === this.collected && now - cached.at < MAX_AGE_MS) {
+      return cached;
     }
-    for (const name of CAPPED_LABELS)
-      folded.add(`${base},${label('label', name)}`, counts.folded[name]);
+    const collected = this.collected;
+    const text = collected + (await this.live.render());
+    this.cached = { collected, at: now, text };
+    return this.cached;
   }
-  for (const [account, seconds] of snapshot.accountDurations)
-    duration.add(label('account', account), seconds);
-
-  return [upgrades, devices, oldest, success, lastSuccess, duration, pages, folded]
-    .map((f) => f.render())
-    .join('');
 }

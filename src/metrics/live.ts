@@ -1,12 +1,12 @@
 /**
- * The metrics that change as things happen (requests, errors, logins), in a prom-client registry with
- * Node's process metrics. Every label set that is known up front is initialised at 0, so rate() and
- * increase() see the first event.
+ * The metrics that change as things happen (requests, errors, logins, the throttle gate), in a prom-client
+ * registry with Node's process metrics. Label sets the alerts divide by are initialised at 0, so rate() and
+ * increase() see the first event; error series appear at their first error (pre-creating every account ×
+ * status × kind would cost 54 series per account that no alert reads).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { ENDPOINTS, ERROR_KINDS, type Endpoint, type ErrorKind } from '../thingspace/errors.js';
-import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import type { LoginKind } from '../thingspace/auth.js';
+import { ENDPOINTS, type Endpoint, type ErrorKind } from '../thingspace/errors.js';
 import { definition, type MetricName } from './definitions.js';
 
 function config<N extends MetricName>(name: N) {
@@ -26,19 +26,31 @@ export class LiveMetrics {
   private readonly collectionErrors = new Counter(
     config('thingspace_fota_collection_errors_total'),
   );
+  private readonly campaignErrors = new Counter(
+    config('thingspace_fota_campaign_collection_errors_total'),
+  );
   private readonly apiRequests = new Counter(config('thingspace_fota_api_requests_total'));
   private readonly apiDuration = new Histogram({
     ...config('thingspace_fota_api_request_duration_seconds'),
     buckets: LATENCY_BUCKETS,
   });
+  private readonly gateOpen = new Gauge(config('thingspace_fota_api_gate_open'));
+  private readonly gateClosures = new Counter(config('thingspace_fota_api_gate_closures_total'));
+  private readonly gateClosedSeconds = new Counter(
+    config('thingspace_fota_api_gate_closed_seconds_total'),
+  );
   private readonly loginFailures = new Counter(config('thingspace_fota_login_failures_total'));
   private readonly loginBlocked = new Gauge(config('thingspace_fota_login_blocked'));
 
-  constructor(accounts: readonly string[], version: string) {
+  constructor(version: string) {
     for (const metric of [
       this.collectionErrors,
+      this.campaignErrors,
       this.apiRequests,
       this.apiDuration,
+      this.gateOpen,
+      this.gateClosures,
+      this.gateClosedSeconds,
       this.loginFailures,
       this.loginBlocked,
     ]) {
@@ -58,11 +70,6 @@ export class LiveMetrics {
       this.registry.removeSingleMetric(name);
     }
 
-    for (const account of accounts) {
-      for (const status of UPGRADE_STATUSES) {
-        for (const error of ERROR_KINDS) this.collectionErrors.inc({ account, status, error }, 0);
-      }
-    }
     for (const kind of ['oauth_token', 'session_login'] satisfies LoginKind[])
       this.loginFailures.inc({ kind }, 0);
     for (const endpoint of ENDPOINTS) {
@@ -72,15 +79,32 @@ export class LiveMetrics {
         this.apiRequests.inc({ endpoint, code }, 0);
     }
     this.loginBlocked.set(0);
+    this.gateOpen.set(1);
+    this.gateClosures.inc(0);
+    this.gateClosedSeconds.inc(0);
   }
 
-  reportFailed(account: string, status: UpgradeStatus, error: ErrorKind): void {
+  reportFailed(account: string, status: string, error: ErrorKind): void {
     this.collectionErrors.inc({ account, status, error });
+  }
+
+  campaignStageFailed(account: string, api: string, stage: string, error: ErrorKind): void {
+    this.campaignErrors.inc({ account, api, stage, error });
   }
 
   apiRequest(endpoint: Endpoint, code: string, seconds: number): void {
     this.apiRequests.inc({ endpoint, code });
     this.apiDuration.observe({ endpoint }, seconds);
+  }
+
+  gateClosed(): void {
+    this.gateOpen.set(0);
+    this.gateClosures.inc();
+  }
+
+  gateOpened(closedMs: number): void {
+    this.gateOpen.set(1);
+    this.gateClosedSeconds.inc(closedMs / 1000);
   }
 
   loginRejected(kind: LoginKind, blocked: boolean): void {

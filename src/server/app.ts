@@ -4,9 +4,9 @@
  * last published snapshot.
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Snapshot } from '../collector/snapshot.js';
+import type { Snapshot } from '../collection/snapshot.js';
 import type { Logger } from '../log.js';
-import { CONTENT_TYPE } from '../metrics/exposition.js';
+import { CONTENT_TYPE } from '../metrics/render.js';
 import { renderLanding } from './landing.js';
 
 export interface MetricsSource {

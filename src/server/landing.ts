@@ -1,4 +1,4 @@
-import type { Snapshot } from '../collector/snapshot.js';
+import type { Snapshot } from '../collection/snapshot.js';
 
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,38 +1,34 @@
 /**
- * The ThingSpace API as the collector sees it: one report page at a time, with tokens attached, renewed
- * once when ThingSpace rejects them, transient failures retried, and the answer validated.
+ * The ThingSpace API as every source sees it: an authorised GET that answers parsed JSON. Tokens are
+ * attached and renewed when ThingSpace rejects them, transient failures retried; what the body means is the
+ * caller's business (src/upgrades, src/campaigns validate their own answers).
  */
-import type { UpgradeStatus } from '../upgrades/statuses.js';
 import type { Authenticator } from './auth.js';
 import {
   isBearerRejection,
   isSessionRejection,
   parseErrorBody,
   ThingSpaceError,
+  type Endpoint,
 } from './errors.js';
-import { throwIfTransient, type Send } from './http.js';
+import { throwIfTransient, type HttpResponse, type Send } from './http.js';
 import type { Retry } from './retry.js';
-import { parseReportPage, type ReportPage } from './schema.js';
 
 const MAX_TOKEN_RENEWALS = 3;
 
-export interface ReportSource {
-  fetchReportPage(account: string, status: UpgradeStatus, startIndex: string): Promise<ReportPage>;
+export interface ThingSpaceApi {
+  /** GETs `path` (below the base URL); resolves to a 2xx answer (body parsed, not yet validated), throws a ThingSpaceError otherwise. */
+  get(endpoint: Endpoint, path: string): Promise<HttpResponse>;
 }
 
-export class ThingSpaceClient implements ReportSource {
+export class ThingSpaceClient implements ThingSpaceApi {
   constructor(
     private readonly send: Send,
     private readonly auth: Authenticator,
     private readonly retry: Retry,
   ) {}
 
-  async fetchReportPage(
-    account: string,
-    status: UpgradeStatus,
-    startIndex: string,
-  ): Promise<ReportPage> {
-    const path = `/api/fota/v1/reports/${encodeURIComponent(account)}/status/${status}/index/${encodeURIComponent(startIndex)}`;
+  async get(endpoint: Endpoint, path: string): Promise<HttpResponse> {
     // A rejected token is renewed and the request sent again, a bounded number of times: with short-lived
     // tokens and long backoffs a renewed token may expire too, but a token rejected twice is a refusal.
     const rejected = new Set<string>();
@@ -40,20 +36,20 @@ export class ThingSpaceClient implements ReportSource {
       const tokens = await this.auth.tokens();
       const response = await this.retry(async () => {
         const res = await this.send({
-          endpoint: 'reports',
+          endpoint,
           method: 'GET',
           path,
           headers: { authorization: `Bearer ${tokens.bearer}`, 'vz-m2m-token': tokens.session },
         });
-        throwIfTransient('reports', res);
+        throwIfTransient(endpoint, res);
         return res;
       });
       if (response.status < 300) {
         this.auth.touchSession(tokens.session);
-        return parseReportPage(response.body);
+        return response;
       }
       const body = parseErrorBody(response.body);
-      const detail = `reports answered HTTP ${response.status}${body.code ? ` ${body.code}` : ''}${body.message ? `: ${body.message}` : ''}`;
+      const detail = `${endpoint} answered HTTP ${response.status}${body.code ? ` ${body.code}` : ''}${body.message ? `: ${body.message}` : ''}`;
       const tokenKind = isSessionRejection(body)
         ? 'session'
         : isBearerRejection(response.status, body)

@@ -1,11 +1,33 @@
 /**
  * Every failure of a request to ThingSpace becomes a ThingSpaceError with a `kind` from a small fixed set:
  * it is the `error` label of thingspace_fota_collection_errors_total and decides whether a retry may help.
+ * docs/runbook.md says what each kind means and what to do about it:
+ * - auth: a login or a token was refused;      - http: an HTTP error status or a network failure;
+ * - timeout: no complete answer in time;        - throttled: 429s outlasted the collection's time budget;
+ * - parse: an answer of the wrong shape;        - pagination: a cursor missing, repeated, or too many pages;
+ * - oversize: an answer over the size limit;    - config: a setting that cannot be used (e.g. an unreadable *_FILE);
+ * - internal: a bug of the exporter's own.
  */
-export const ERROR_KINDS = ['auth', 'http', 'timeout', 'throttled', 'parse', 'pagination'] as const;
+export const ERROR_KINDS = [
+  'auth',
+  'http',
+  'timeout',
+  'throttled',
+  'parse',
+  'pagination',
+  'oversize',
+  'config',
+  'internal',
+] as const;
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
-export const ENDPOINTS = ['oauth_token', 'session_login', 'reports'] as const;
+export const ENDPOINTS = [
+  'oauth_token',
+  'session_login',
+  'reports',
+  'campaigns',
+  'campaign_devices',
+] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 
 export class ThingSpaceError extends Error {
@@ -22,9 +44,13 @@ export class ThingSpaceError extends Error {
     super(message);
   }
 
-  /** Throttling, server errors, timeouts and network failures may pass; a 4xx answer will not. */
+  /**
+   * Throttling answers, server errors, timeouts and network failures may pass; a 4xx answer will not, nor
+   * the collection's time budget running out while throttled (no httpStatus: it is our own limit).
+   */
   get retryable(): boolean {
-    if (this.kind === 'throttled' || this.kind === 'timeout') return true;
+    if (this.kind === 'throttled') return this.httpStatus !== undefined;
+    if (this.kind === 'timeout') return true;
     return this.kind === 'http' && (this.httpStatus === undefined || this.httpStatus >= 500);
   }
 }

@@ -71,7 +71,7 @@ async function readCapped(
     if (size + chunk.length > limit || (whole && size + chunk.length > whole.length)) {
       body.destroy();
       throw new ThingSpaceError(
-        'parse',
+        'oversize',
         `response body larger than the ${limit}-byte limit or its declared length`,
       );
     }
@@ -105,6 +105,8 @@ export function createSend(options: HttpOptions): Send {
       timedOut = true;
       controller.abort();
     }, timeoutMs);
+    // The status counts only once the whole answer arrived and parsed: a body that timed out, was too
+    // large or was not JSON is an error, whatever status preceded it.
     let code = 'error';
     try {
       const res = await request(base + req.path, {
@@ -116,12 +118,11 @@ export function createSend(options: HttpOptions): Send {
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
       });
-      code = String(res.statusCode);
       const declared = Number(res.headers['content-length']);
       if (declared > maxBodyBytes) {
         res.body.destroy();
         throw new ThingSpaceError(
-          'parse',
+          'oversize',
           `response body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`,
         );
       }
@@ -142,6 +143,7 @@ export function createSend(options: HttpOptions): Send {
           }
         }
       }
+      code = String(res.statusCode);
       return { status: res.statusCode, body, retryAfterSeconds };
     } catch (error) {
       throw networkError(error, timedOut, timeoutMs);
@@ -152,14 +154,24 @@ export function createSend(options: HttpOptions): Send {
   };
 }
 
-/** 429 and 5xx become retryable errors; every other status is for the caller to judge. */
+/** Whether an answer asks the client to slow down: 429, or 503 with Retry-After. */
+export function isThrottleAnswer(response: HttpResponse): boolean {
+  return (
+    response.status === 429 || (response.status === 503 && response.retryAfterSeconds !== undefined)
+  );
+}
+
+/**
+ * 429 (and 503 with Retry-After) become throttled errors, other 5xx retryable http errors; every other
+ * status is for the caller to judge.
+ */
 export function throwIfTransient(endpoint: Endpoint, response: HttpResponse): void {
-  if (response.status === 429) {
+  if (isThrottleAnswer(response)) {
     throw new ThingSpaceError(
       'throttled',
-      `${endpoint} answered 429`,
+      `${endpoint} answered ${response.status} with Retry-After ${response.retryAfterSeconds ?? 'none'}`,
       undefined,
-      429,
+      response.status,
       response.retryAfterSeconds,
     );
   }

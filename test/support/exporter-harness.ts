@@ -36,6 +36,8 @@ export async function startExporter(
       `--thingspace.base-url=${baseUrl}`,
       `--thingspace.accounts=${accounts.join(',')}`,
       '--log.level=debug',
+      // The fake serves FOTA v1 only, unless a test asks for the campaign APIs too.
+      ...(flags.some((f) => f.startsWith('--thingspace.apis')) ? [] : ['--thingspace.apis=v1']),
       ...flags,
     ],
     { ...CREDENTIAL_ENV, ...env },

@@ -222,7 +222,7 @@ export function makeData(
     'success',
     'Upgrade completed successfully',
     'Device not found',
-    'Invalid "IMEI" \\ 9',
+    'Invalid "IMEI" \\ x',
     undefined,
   ];
   const deviceStatuses = ['Device Accepted', 'UpgradeSuccess', 'UpgradeFailed', 'Request Pending'];

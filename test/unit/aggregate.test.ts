@@ -1,18 +1,18 @@
 import {
   boundLength,
-  LabelCap,
   MAX_LABEL_LENGTH,
   NO_REASON,
   OTHER,
-  UNKNOWN_FIRMWARE,
-} from '../../src/aggregate/labels.js';
+  UNKNOWN as UNKNOWN_FIRMWARE,
+} from '../../src/labels/bound.js';
+import { TopValues } from '../../src/labels/top.js';
 import {
   emptyCounts,
   parseStartDate,
   ReportAggregator,
   type ReportCounts,
-} from '../../src/aggregate/report.js';
-import type { Device, ReportPage, Upgrade } from '../../src/thingspace/schema.js';
+} from '../../src/upgrades/aggregate.js';
+import type { Device, ReportPage, Upgrade } from '../../src/upgrades/schema.js';
 
 function page(upgrades: Upgrade[], hasMore = false, cursor?: string): ReportPage {
   return { hasMore, cursor, upgrades };
@@ -222,49 +222,101 @@ describe('oldest start date', () => {
   });
 });
 
-describe('label capping', () => {
-  it('keeps the first N distinct firmware values in report order and folds later ones into "other"', () => {
-    const upgrades: Upgrade[] = ['F1', 'F2', 'F1', 'F3', 'F4', 'F2', 'F3'].map((fw, i) => ({
-      id: `u${i}`,
-      firmwareTo: fw,
-      deviceList: [device('S', 'r')],
-    }));
-    const counts = aggregate([page(upgrades.slice(0, 3), true, 'u2'), page(upgrades.slice(3))], 2);
-    expect(OTHER).toBe('other');
-    expect(Object.fromEntries(counts.upgrades)).toEqual({ F1: 2, F2: 2, other: 3 });
-    expect(flatDevices(counts)).toEqual({ 'F1|S|r': 2, 'F2|S|r': 2, 'other|S|r': 3 });
-    expect(counts.folded.firmware_to).toBe(2); // F3 and F4
-    expect(counts.upgradeCount).toBe(7);
+describe('label capping: the N values with the most devices, ties to the most recent', () => {
+  const withDevices = (id: string, firmwareTo: string, devices: number): Upgrade => ({
+    id,
+    firmwareTo,
+    deviceList: Array.from({ length: devices }, () => device('S', 'r')),
   });
 
-  it('caps device_status and result_reason independently', () => {
+  it('keeps the firmware values with the most device entries, whatever their order, and folds the rest', () => {
+    const counts = aggregate(
+      [
+        page(
+          [withDevices('u0', 'F1', 1), withDevices('u1', 'F2', 3), withDevices('u2', 'F1', 1)],
+          true,
+          'u2',
+        ),
+        page([withDevices('u3', 'F3', 5), withDevices('u4', 'F4', 0), withDevices('u5', 'F2', 0)]),
+      ],
+      2,
+    );
+    expect(OTHER).toBe('other');
+    // Weights: F3 5, F2 3, F1 2, F4 0: the first two seen (F1, F2) would have folded the largest, F3.
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ F3: 1, F2: 2, other: 3 });
+    expect(flatDevices(counts)).toEqual({ 'F3|S|r': 5, 'F2|S|r': 3, 'other|S|r': 2 });
+    expect(counts.folded.firmware_to).toBe(2); // F1 and F4
+    expect(counts.upgradeCount).toBe(6);
+  });
+
+  it('breaks a tie in weight for the most recent value (the current rollout)', () => {
+    const counts = aggregate(
+      [
+        page([
+          withDevices('u0', 'OLD', 2),
+          withDevices('u1', 'MID', 4),
+          withDevices('u2', 'NEW', 2),
+        ]),
+      ],
+      2,
+    );
+    expect(Object.fromEntries(counts.upgrades)).toEqual({ MID: 1, NEW: 1, other: 1 });
+  });
+
+  it('weighs device_status and result_reason by device entries, independently, ties to the later entry', () => {
     const devices = [
       device('S1', 'R1'),
       device('S2', 'R2'),
       device('S3', 'R1'),
       device('S1', 'R3'),
       device('S4', 'R4'),
+      device('S2', 'R4'),
     ];
     const counts = aggregate([page([{ id: 'u', firmwareTo: 'F', deviceList: devices }])], 2);
+    // Statuses: S1 2, S2 2 (S3, S4 1). Reasons: R1 2, R4 2 (later than R2, R3 with 1 each).
     expect(flatDevices(counts)).toEqual({
       'F|S1|R1': 1,
-      'F|S2|R2': 1,
+      'F|S2|other': 1,
       'F|other|R1': 1,
       'F|S1|other': 1,
-      'F|other|other': 1,
+      'F|other|R4': 1,
+      'F|S2|R4': 1,
     });
     expect(counts.folded).toEqual({ firmware_to: 0, device_status: 2, result_reason: 2 });
-    expect(counts.deviceCount).toBe(5);
+    expect(counts.deviceCount).toBe(6);
+  });
+
+  it('weighs only the first 10 × N distinct values met, so memory stays bounded; later ones fold at once', () => {
+    const top = new TopValues(1);
+    for (let i = 0; i < 10; i++) expect(top.add(`v${i}`, 1, i)).toBe(`v${i}`);
+    expect(top.add('late-but-heavy', 1000, 10)).toBe(OTHER);
+    expect(top.add('late-but-heavy', 1000, 11)).toBe(OTHER);
+    expect(top.add('v3', 1, 12)).toBe('v3');
+    expect([...top.kept()]).toEqual(['v3']);
+    expect(top.folded).toBe(9 + 1);
   });
 
   it('counts each folded value once however often it appears', () => {
-    const cap = new LabelCap(1);
-    expect(cap.map('a')).toBe('a');
-    expect(cap.map('b')).toBe(OTHER);
-    expect(cap.map('b')).toBe(OTHER);
-    expect(cap.map('c')).toBe(OTHER);
-    expect(cap.map('a')).toBe('a');
-    expect(cap.folded).toBe(2);
+    const top = new TopValues(1);
+    top.add('a', 5, 0);
+    top.add('b', 1, 1);
+    top.add('b', 1, 2);
+    top.add('c', 1, 3);
+    expect([...top.kept()]).toEqual(['a']);
+    expect(top.folded).toBe(2);
+  });
+
+  it('normalises reasons before capping, so reasons that differ only in dates and counts are one value', () => {
+    const devices = [
+      device('UpgradeFailed', 'Upgrade failed after 3 attempts, last attempt 2024-05-01'),
+      device('UpgradeFailed', 'Upgrade failed after 7 attempts, last attempt 2024-06-11'),
+      device('UpgradeFailed', 'Device not found'),
+    ];
+    const counts = aggregate([page([{ id: 'u', firmwareTo: 'F', deviceList: devices }])], 1);
+    expect(flatDevices(counts)).toEqual({
+      'F|UpgradeFailed|Upgrade failed after <n> attempts, last attempt <date>': 2,
+      'F|UpgradeFailed|other': 1,
+    });
   });
 
   it('caps values after cutting them to length, so long values that share a prefix are one value', () => {
@@ -324,7 +376,7 @@ describe('boundLength', () => {
   });
 
   it('bounds device statuses and reasons too', () => {
-    const reason = `Upgrade failed at ${'9'.repeat(300)}`;
+    const reason = `Upgrade failed at ${'z'.repeat(300)}`;
     const counts = aggregate([
       page([{ id: 'u', firmwareTo: 'F', deviceList: [device('S', reason)] }]),
     ]);
@@ -429,23 +481,33 @@ describe('property: totals agree with the nested counts', () => {
       for (const firmware of counts.devices.keys())
         expect(counts.upgrades.has(firmware)).toBe(true);
 
-      // the kept firmware values are the first `max` distinct ones in report order
-      const distinct: string[] = [];
-      for (const u of firstSeen.values()) {
+      // the kept firmware values are the `max` with the most device entries, ties to the latest upgrade
+      // (every value here is among the first 10 × max distinct ones unless there are more of them)
+      const tally = new Map<string, { weight: number; last: number }>();
+      [...firstSeen.values()].forEach((u, index) => {
         const value = boundLength(u.firmwareTo || UNKNOWN_FIRMWARE);
-        if (!distinct.includes(value)) distinct.push(value);
-      }
+        const t = tally.get(value);
+        if (t) {
+          t.weight += u.deviceList?.length ?? 0;
+          t.last = index;
+        } else if (tally.size < 10 * max) {
+          tally.set(value, { weight: u.deviceList?.length ?? 0, last: index });
+        }
+      });
+      const expectedKept = [...tally]
+        .sort(([, a], [, b]) => b.weight - a.weight || b.last - a.last)
+        .slice(0, max)
+        .map(([value]) => value);
       const kept = [...counts.upgrades.keys()].filter(
-        (k) => k !== OTHER || distinct.slice(0, max).includes(OTHER),
+        (k) => k !== OTHER || expectedKept.includes(OTHER),
       );
-      expect(kept.sort()).toEqual(distinct.slice(0, max).sort());
-      expect(counts.folded.firmware_to).toBe(Math.max(0, distinct.length - max));
+      expect({ context, kept: kept.sort() }).toEqual({ context, kept: expectedKept.sort() });
     }
   });
 });
 
 describe('ReportAggregator runs of equal device results', () => {
-  it('counts interleaved and repeated results exactly, capping in first-seen order', () => {
+  it('counts interleaved and repeated results exactly, capping by weight', () => {
     const list = [
       device('A', 'r1'),
       device('A', 'r1'),
@@ -457,12 +519,12 @@ describe('ReportAggregator runs of equal device results', () => {
       device('C', 'r3'),
     ];
     const counts = aggregate([page([{ id: 'u1', firmwareTo: 'FW', deviceList: list }])], 2);
-    // statuses A, B kept (first two seen), C folded; reasons r1, r2 kept, none and r3 folded
+    // statuses A (5) and C (2) kept, B (1) folded; reasons r1 (3) and r3 (2, later than none's 2) kept
     expect(flatDevices(counts)).toEqual({
       'FW|A|r1': 3,
-      'FW|B|r2': 1,
+      'FW|other|other': 1,
       'FW|A|other': 2,
-      'FW|other|other': 2,
+      'FW|C|r3': 2,
     });
     expect(counts.deviceCount).toBe(8);
     expect(counts.folded).toEqual({ firmware_to: 0, device_status: 1, result_reason: 2 });

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { emptyCounts } from '../../src/aggregate/report.js';
-import type { Snapshot } from '../../src/collector/snapshot.js';
+import { emptyCounts } from '../../src/upgrades/aggregate.js';
+import type { Snapshot } from '../../src/collection/snapshot.js';
 import { createLogger, SecretScrubber } from '../../src/log.js';
-import { CONTENT_TYPE } from '../../src/metrics/exposition.js';
+import { CONTENT_TYPE } from '../../src/metrics/render.js';
 import { createApp, type MetricsSource } from '../../src/server/app.js';
 
 const EXPOSITION = '# HELP x_metric A test metric.\n# TYPE x_metric gauge\nx_metric 1\n';

@@ -1,8 +1,10 @@
 import { Authenticator } from '../../src/thingspace/auth.js';
 import { ThingSpaceClient } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
+import { gatedSend, ThrottleGate } from '../../src/thingspace/gate.js';
 import type { HttpRequest } from '../../src/thingspace/http.js';
-import type { ReportPage } from '../../src/thingspace/schema.js';
+import type { ReportPage } from '../../src/upgrades/schema.js';
+import { fetchReportPage } from '../../src/upgrades/pager.js';
 import {
   BEARER_FAULT,
   fakeClock,
@@ -14,13 +16,26 @@ import {
 const MINUTE = 60_000;
 const ACCOUNT = '0242078689-00001';
 
-function setup(maxRetries = 3) {
+function setup(maxRetries = 3, budgetMs = Infinity) {
   const clock = fakeClock();
   const fake = new FakeThingSpace(clock);
   const retry = instantRetry(maxRetries);
+  // Every request passes the shared throttle gate, as in the exporter; its waits move the fake clock.
+  const gateSleeps: number[] = [];
+  const gate = new ThrottleGate({
+    clock: { monotonicMs: clock.now },
+    random: () => 0.5,
+    sleep: async (ms) => {
+      gateSleeps.push(ms);
+      clock.advance(ms);
+    },
+    maxRequestsPerSecond: 0,
+  });
+  const deadline = clock.now() + budgetMs;
+  const send = gatedSend(fake.send, gate, () => deadline);
   const rejectedLogins: string[] = [];
   const auth = new Authenticator({
-    send: fake.send,
+    send,
     retry,
     credentials: mutableCredentials({ ...fake.correct }),
     now: clock.now,
@@ -30,9 +45,9 @@ function setup(maxRetries = 3) {
     onLoginRejected: (kind) => rejectedLogins.push(kind),
     onLoginSucceeded: () => undefined,
   });
-  const client = new ThingSpaceClient(fake.send, auth, retry);
+  const client = new ThingSpaceClient(send, auth, retry);
   const reports = () => fake.requests.filter((r) => r.endpoint === 'reports');
-  return { clock, fake, auth, client, retry, reports, rejectedLogins };
+  return { clock, fake, auth, client, retry, gateSleeps, reports, rejectedLogins };
 }
 
 async function fetchError(promise: Promise<ReportPage>): Promise<ThingSpaceError> {
@@ -50,7 +65,7 @@ const tokensOf = (req: HttpRequest) => ({
   session: req.headers['vz-m2m-token'],
 });
 
-describe('ThingSpaceClient.fetchReportPage', () => {
+describe('ThingSpaceClient.get, through fetchReportPage', () => {
   it('requests the report page with both tokens and returns the parsed page', async () => {
     const { fake, client, reports } = setup();
     fake.reportBody = {
@@ -58,7 +73,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
       lastSeenUpgradeId: 7,
       reportList: [{ id: 'u1', firmwareTo: 'FW', deviceList: [] }],
     };
-    const page = await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    const page = await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(page).toEqual({
       hasMore: true,
       cursor: '7',
@@ -72,7 +87,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
 
   it('encodes the cursor into one path segment', async () => {
     const { client, reports } = setup();
-    await client.fetchReportPage(ACCOUNT, 'Finished', 'a/b?c#d');
+    await fetchReportPage(client, ACCOUNT, 'Finished', 'a/b?c#d');
     expect(reports()[0]!.path).toBe(
       `/api/fota/v1/reports/${ACCOUNT}/status/Finished/index/a%2Fb%3Fc%23d`,
     );
@@ -81,7 +96,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
   it('a successful request keeps the session alive', async () => {
     const { fake, client, clock } = setup();
     for (let i = 0; i < 6; i++) {
-      await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+      await fetchReportPage(client, ACCOUNT, 'Queued', '0');
       clock.advance(15 * MINUTE);
     }
     expect(fake.count('session_login')).toBe(1);
@@ -91,7 +106,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
     const { fake, client, reports } = setup();
     fake.override.reports = (_req, n) =>
       n === 1 ? { status: 401, body: BEARER_FAULT } : undefined;
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(reports()).toHaveLength(2);
     expect(fake.count('oauth_token')).toBe(2);
     expect(fake.count('session_login')).toBe(1);
@@ -101,12 +116,12 @@ describe('ThingSpaceClient.fetchReportPage', () => {
 
   it('a bearer that expired at ThingSpace is discovered and replaced', async () => {
     const { fake, client, clock, reports } = setup();
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     // ThingSpace revokes the token early (e.g. a token revocation request elsewhere)
     fake.override.reports = (req) =>
       tokensOf(req).bearer === fake.bearers[0] ? { status: 401, body: BEARER_FAULT } : undefined;
     clock.advance(MINUTE);
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(tokensOf(reports().at(-1)!).bearer).toBe(fake.bearers[1]);
   });
 
@@ -124,7 +139,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
               },
             }
           : undefined;
-      await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+      await fetchReportPage(client, ACCOUNT, 'Queued', '0');
       expect(reports()).toHaveLength(2);
       expect(fake.count('session_login')).toBe(2);
       expect(fake.count('oauth_token')).toBe(1);
@@ -138,7 +153,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
 
   it('a session that ThingSpace ended for idleness is replaced (real expiry in the fake)', async () => {
     const { fake, client, auth, clock, reports } = setup();
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     // the exporter thinks the session is alive, ThingSpace has dropped it
     auth.touchSession(fake.sessions[0]!);
     fake.override.reports = (req) =>
@@ -149,7 +164,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
           }
         : undefined;
     clock.advance(MINUTE);
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(tokensOf(reports().at(-1)!).session).toBe(fake.sessions[1]);
   });
 
@@ -163,7 +178,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
       status: 403,
       body: { errorCode: 'UnifiedWebService.REQUEST_FAILED.SessionToken.Expired' },
     });
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('auth');
     expect(error.code).toBe('UnifiedWebService.REQUEST_FAILED.SessionToken.Expired');
     expect(error.httpStatus).toBe(403);
@@ -178,7 +193,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
   it('a bearer rejected again after renewal ends as an auth error, after a bounded number of attempts', async () => {
     const { fake, client, reports } = setup();
     fake.override.reports = () => ({ status: 401, body: BEARER_FAULT });
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('auth');
     expect(error.code).toBe('900901');
     const attempts = reports().length;
@@ -195,7 +210,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
       status: 400,
       body: { errorCode: 'INVALID_PARAMETER', errorMessage: 'Invalid account name format' },
     });
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('http');
     expect(error.code).toBe('INVALID_PARAMETER');
     expect(error.httpStatus).toBe(400);
@@ -209,48 +224,76 @@ describe('ThingSpaceClient.fetchReportPage', () => {
   it('a 404 without a body is an http error', async () => {
     const { fake, client } = setup();
     fake.override.reports = () => ({ status: 404, body: undefined });
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('http');
     expect(error.httpStatus).toBe(404);
   });
 
-  it.each([429, 500, 502, 503])('%d is retried through retry', async (status) => {
+  it.each([500, 502, 503])('%d is retried through retry', async (status) => {
     const { fake, client, reports, retry } = setup();
     fake.override.reports = (_req, n) => (n <= 2 ? { status, body: undefined } : undefined);
-    const page = await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    const page = await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(page.hasMore).toBe(false);
     expect(reports()).toHaveLength(3);
     expect(retry.sleeps).toHaveLength(2);
+  });
+
+  it.each([
+    [429, undefined],
+    [503, 2],
+  ])('%d (Retry-After %j) waits at the throttle gate, not in retry', async (status, after) => {
+    const { fake, client, reports, retry, gateSleeps } = setup();
+    fake.override.reports = (_req, n) =>
+      n <= 2 ? { status, body: undefined, retryAfterSeconds: after } : undefined;
+    const page = await fetchReportPage(client, ACCOUNT, 'Queued', '0');
+    expect(page.hasMore).toBe(false);
+    expect(reports()).toHaveLength(3);
+    expect(retry.sleeps).toEqual([]);
+    expect(gateSleeps).toHaveLength(2);
   });
 
   it('a timeout thrown by send is retried', async () => {
     const { fake, client, reports } = setup();
     fake.override.reports = (_req, n) =>
       n === 1 ? new ThingSpaceError('timeout', 'no complete answer within 100 ms') : undefined;
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
     expect(reports()).toHaveLength(2);
   });
 
-  it('a 429 with Retry-After waits as asked', async () => {
-    const { fake, client, retry } = setup();
+  it('a 429 with Retry-After waits at least as asked, with jitter on top', async () => {
+    const { fake, client, gateSleeps } = setup();
     fake.override.reports = (_req, n) =>
       n === 1 ? { status: 429, body: undefined, retryAfterSeconds: 3 } : undefined;
-    await client.fetchReportPage(ACCOUNT, 'Queued', '0');
-    expect(retry.sleeps).toEqual([3000]);
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
+    expect(gateSleeps).toHaveLength(1);
+    expect(gateSleeps[0]).toBeGreaterThanOrEqual(3000);
+    expect(gateSleeps[0]).toBeLessThanOrEqual(3000 * 1.2);
   });
 
-  it('persistent 429 ends as throttled after maxRetries retries', async () => {
-    const { fake, client, reports } = setup(2);
+  it('a Retry-After longer than max-retries would allow is still waited for, within the budget', async () => {
+    const { fake, client, reports } = setup(0, 10 * MINUTE);
+    fake.override.reports = (_req, n) =>
+      n <= 3 ? { status: 429, body: undefined, retryAfterSeconds: 90 } : undefined;
+    await fetchReportPage(client, ACCOUNT, 'Queued', '0');
+    expect(reports()).toHaveLength(4);
+  });
+
+  it('persistent 429 ends as throttled once the time budget runs out, whatever maxRetries says', async () => {
+    const { fake, client, reports, clock } = setup(2, 5 * MINUTE);
+    const start = clock.now();
     fake.override.reports = () => ({ status: 429, body: undefined });
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('throttled');
-    expect(reports()).toHaveLength(3);
+    expect(error.retryable).toBe(false);
+    // More than maxRetries + 1 attempts, and never past the budget.
+    expect(reports().length).toBeGreaterThan(3);
+    expect(clock.now() - start).toBeLessThanOrEqual(5 * MINUTE);
   });
 
   it('a 200 with a malformed body is a parse error and is not retried', async () => {
     const { fake, client, reports } = setup();
     fake.reportBody = { hasMoreFlag: 'no' };
-    const error = await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+    const error = await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
     expect(error.kind).toBe('parse');
     expect(reports()).toHaveLength(1);
   });
@@ -259,7 +302,7 @@ describe('ThingSpaceClient.fetchReportPage', () => {
     const { fake, client, clock } = setup();
     fake.override.session_login = () => ({ status: 400, body: { errorCode: 'Login.Failed' } });
     for (let i = 0; i < 5; i++) {
-      await fetchError(client.fetchReportPage(ACCOUNT, 'Queued', '0'));
+      await fetchError(fetchReportPage(client, ACCOUNT, 'Queued', '0'));
       clock.advance(5 * MINUTE);
     }
     expect(fake.count('session_login')).toBe(3);

@@ -1,9 +1,10 @@
-import { collect, type CollectOptions } from '../../src/collector/collect.js';
-import type { ReportState, Snapshot } from '../../src/collector/snapshot.js';
-import { renderSnapshot } from '../../src/metrics/exposition.js';
-import type { ReportSource } from '../../src/thingspace/client.js';
+import { Collector, type CollectOptions, type Failure } from '../../src/collection/collect.js';
+import type { ReportState, Snapshot } from '../../src/collection/snapshot.js';
+import { renderSnapshot } from '../../src/metrics/render.js';
+import type { ThingSpaceApi } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
-import type { ReportPage, Upgrade } from '../../src/thingspace/schema.js';
+import type { HttpResponse } from '../../src/thingspace/http.js';
+import type { ReportPage, Upgrade } from '../../src/upgrades/schema.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 import { fakeClock, type Clock } from './fake-send.js';
 
@@ -16,7 +17,7 @@ type Behaviour = Upgrade[][] | (() => never);
  * throws. It counts requests in flight, and each answer takes a couple of event-loop turns so that requests
  * overlap as they would on the network.
  */
-class MemorySource implements ReportSource {
+class MemorySource implements ThingSpaceApi {
   inFlight = 0;
   maxInFlight = 0;
   requests = 0;
@@ -24,6 +25,24 @@ class MemorySource implements ReportSource {
 
   set(account: string, status: UpgradeStatus, behaviour: Behaviour): void {
     this.data.set(`${account}/${status}`, behaviour);
+  }
+
+  /** The v1 report path, answered with the raw page ThingSpace would send. */
+  async get(_endpoint: string, path: string): Promise<HttpResponse> {
+    const [account, status, index] =
+      /^\/api\/fota\/v1\/reports\/([^/]+)\/status\/([^/]+)\/index\/([^/]+)$/
+        .exec(path)!
+        .slice(1)
+        .map(decodeURIComponent);
+    const page = await this.fetchReportPage(account!, status as UpgradeStatus, index!);
+    return {
+      status: 200,
+      body: {
+        hasMoreFlag: page.hasMore,
+        lastSeenUpgradeId: page.cursor,
+        reportList: page.upgrades,
+      },
+    };
   }
 
   async fetchReportPage(
@@ -55,23 +74,44 @@ function setup(options: Partial<CollectOptions> = {}) {
   const failures: { account: string; status: UpgradeStatus; error: unknown }[] = [];
   const opts: CollectOptions = {
     accounts: ['0001', '0002'],
+    apis: ['v1'],
     concurrency: 4,
     maxStaleMs: 15 * MINUTE,
     maxLabelValues: 50,
     maxPages: 100,
+    budgetMs: 5 * MINUTE,
     ...options,
   };
-  const run = (previous?: Snapshot) =>
-    collect(
-      opts,
-      {
-        source,
-        now: clock.now,
-        onReportFailed: (account, status, error) => failures.push({ account, status, error }),
-      },
-      previous,
-    );
-  return { clock, source, failures, run, opts };
+  const deps = {
+    api: source,
+    clock: { wallMs: clock.now, monotonicMs: clock.now },
+    onFailed: (failure: Failure) => {
+      if ('status' in failure) failures.push(failure);
+    },
+  };
+  let collector = new Collector(opts, deps);
+  // The collector remembers the previous snapshot itself; `_previous` documents what it continues from.
+  const run = (_previous?: Snapshot) => collector.collect();
+  /** A new process: nothing remembered. */
+  const restart = () => {
+    collector = new Collector(opts, deps);
+  };
+  const entered = (account: string, status: UpgradeStatus) => {
+    const value = (family: keyof Collector['entered']) =>
+      [
+        ...(
+          collector.entered[family] as {
+            entries(): Iterable<{ labels: Record<string, string>; value: number }>;
+          }
+        ).entries(),
+      ].find((e) => e.labels.account === account && e.labels.status === status)?.value;
+    return {
+      upgrades: value('upgrades'),
+      devices: value('upgradeDevices'),
+      observed: value('upgradesObserved'),
+    };
+  };
+  return { clock, source, failures, run, restart, entered, opts };
 }
 
 const get = (snapshot: Snapshot, account: string, status: UpgradeStatus): ReportState =>
@@ -227,9 +267,9 @@ describe('collect', () => {
       new ThingSpaceError('http', 'HTTP 400', 'INVALID_PARAMETER', 400),
       'http',
     ],
-    ['a TypeError', new TypeError('cannot read properties of undefined'), 'parse'],
-    ['a thrown string', 'just a string', 'parse'],
-    ['a thrown null', null, 'parse'],
+    ['a TypeError', new TypeError('cannot read properties of undefined'), 'internal'],
+    ['a thrown string', 'just a string', 'internal'],
+    ['a thrown null', null, 'internal'],
   ])('one report failing with %s does not affect the others', async (_what, error, kind) => {
     const { source, run, failures } = setup();
     for (const account of ['0001', '0002'])
@@ -267,12 +307,13 @@ describe('collect', () => {
     source.set('0002', 'Queued', [[...upgrades('B', 1), ...upgrades('A', 1)]]);
     source.set('0001', 'Finished', [[...upgrades('B', 1, 'x')]]);
     const snapshot = await run();
+    // Equal weight (one device each): the later upgrade's firmware is kept.
     expect(Object.fromEntries(get(snapshot, '0001', 'Queued').counts!.upgrades)).toEqual({
-      A: 1,
+      B: 1,
       other: 1,
     });
     expect(Object.fromEntries(get(snapshot, '0002', 'Queued').counts!.upgrades)).toEqual({
-      B: 1,
+      A: 1,
       other: 1,
     });
     expect(Object.fromEntries(get(snapshot, '0001', 'Finished').counts!.upgrades)).toEqual({
@@ -315,5 +356,133 @@ describe('collect', () => {
     await run(first);
     expect(first.reports).toEqual(before);
     expect(get(first, '0001', 'Queued').success).toBe(true);
+  });
+});
+
+describe('collect: upgrades entering a status (the entered counters)', () => {
+  const devices = (n: number) =>
+    Array.from({ length: n }, () => ({ status: 'UpgradeFailed', resultReason: 'x' }));
+  const failed = (ids: string[], n = 2): Upgrade[] =>
+    ids.map((id) => ({ id, firmwareTo: 'F', deviceList: devices(n) }));
+
+  it('exist at 0 for every account × status from start-up, before any collection', () => {
+    const { entered } = setup();
+    for (const account of ['0001', '0002'])
+      for (const status of UPGRADE_STATUSES)
+        expect(entered(account, status)).toEqual({ upgrades: 0, devices: 0, observed: 0 });
+  });
+
+  it('count nothing on the learning pass, then each new id once with its devices', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'] });
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b', 'c'])]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed')).toEqual({ upgrades: 0, devices: 0, observed: 0 });
+
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b', 'c']), failed(['d', 'e'], 3)]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed')).toEqual({ upgrades: 2, devices: 6, observed: 300 });
+
+    clock.advance(5 * MINUTE);
+    await run();
+    expect(entered('0001', 'UpgradeFailed')).toEqual({ upgrades: 2, devices: 6, observed: 600 });
+  });
+
+  it('a one-off short report followed by the full one counts nothing twice', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'] });
+    const all = failed(['a', 'b', 'c', 'd']);
+    source.set('0001', 'UpgradeFailed', [all]);
+    await run();
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [all.slice(0, 2)]);
+    await run();
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [[...all, ...failed(['new'])]]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed').upgrades).toBe(1);
+  });
+
+  it('ids read by a pass that later fails are counted, and never again', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'], maxPages: 2 });
+    source.set('0001', 'UpgradeFailed', [failed(['a'])]);
+    await run();
+    clock.advance(5 * MINUTE);
+    // Three pages with max-pages 2: the pass reads two pages and fails.
+    source.set('0001', 'UpgradeFailed', [failed(['a']), failed(['b']), failed(['c'])]);
+    const snapshot = await run();
+    expect(get(snapshot, '0001', 'UpgradeFailed').success).toBe(false);
+    expect(entered('0001', 'UpgradeFailed')).toMatchObject({ upgrades: 1, observed: 0 });
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [[...failed(['a']), ...failed(['b']), ...failed(['c'])]]);
+    await run();
+    // c arrives now; b was counted by the failed pass; the complete pass covers both passes' time.
+    expect(entered('0001', 'UpgradeFailed')).toEqual({ upgrades: 2, devices: 4, observed: 600 });
+  });
+
+  it('a collection gap: the arrivals of the gap and its length arrive together', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'] });
+    source.set('0001', 'UpgradeFailed', [failed(['a'])]);
+    await run();
+    source.set('0001', 'UpgradeFailed', fail(new ThingSpaceError('http', 'down', undefined, 500)));
+    for (let i = 0; i < 16; i++) {
+      clock.advance(5 * MINUTE);
+      await run();
+    }
+    expect(entered('0001', 'UpgradeFailed')).toMatchObject({ upgrades: 0, observed: 0 });
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b', 'c'])]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed')).toEqual({
+      upgrades: 2,
+      devices: 4,
+      observed: 85 * 60,
+    });
+  });
+
+  it('a restart learns again: what the report holds is not a spike', async () => {
+    const { source, run, entered, restart, clock } = setup({ accounts: ['0001'] });
+    source.set('0001', 'UpgradeFailed', [failed(['a'])]);
+    await run();
+    restart();
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b', 'c'])]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed')).toEqual({ upgrades: 0, devices: 0, observed: 0 });
+  });
+
+  it('an upgrade moving to another status enters that status', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'] });
+    source.set('0001', 'Queued', [failed(['a', 'b'])]);
+    await run();
+    clock.advance(5 * MINUTE);
+    source.set('0001', 'Queued', [failed(['b'])]);
+    source.set('0001', 'UpgradeFailed', [failed(['a'])]);
+    await run();
+    expect(entered('0001', 'UpgradeFailed').upgrades).toBe(1);
+    expect(entered('0001', 'Queued').upgrades).toBe(0);
+  });
+
+  it('remembers an id for a day after it left the report, then forgets it', async () => {
+    const { source, run, entered, clock } = setup({ accounts: ['0001'] });
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b'])]);
+    await run();
+    source.set('0001', 'UpgradeFailed', [failed(['b'])]);
+    clock.advance(23 * 60 * MINUTE);
+    await run();
+    // back within the day: not an arrival
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b'])]);
+    clock.advance(30 * MINUTE);
+    await run();
+    expect(entered('0001', 'UpgradeFailed').upgrades).toBe(0);
+    // gone for more than a day: forgotten, so it counts if it ever comes back
+    source.set('0001', 'UpgradeFailed', [failed(['b'])]);
+    clock.advance(5 * MINUTE);
+    await run();
+    clock.advance(25 * 60 * MINUTE);
+    await run();
+    source.set('0001', 'UpgradeFailed', [failed(['a', 'b'])]);
+    clock.advance(5 * MINUTE);
+    await run();
+    expect(entered('0001', 'UpgradeFailed').upgrades).toBe(1);
   });
 });

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { ReportAggregator, type ReportCounts } from '../../src/aggregate/report.js';
-import type { ReportState, Snapshot } from '../../src/collector/snapshot.js';
+import { ReportAggregator, type ReportCounts } from '../../src/upgrades/aggregate.js';
+import type { ReportState, Snapshot } from '../../src/collection/snapshot.js';
 import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
-import { CONTENT_TYPE, escapeLabelValue, renderSnapshot } from '../../src/metrics/exposition.js';
-import type { Upgrade } from '../../src/thingspace/schema.js';
+import { CONTENT_TYPE, escapeLabelValue, renderSnapshot } from '../../src/metrics/render.js';
+import type { Upgrade } from '../../src/upgrades/schema.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 // ---------------------------------------------------------------------------------------------------------

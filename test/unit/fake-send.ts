@@ -82,6 +82,8 @@ export class FakeThingSpace {
     oauth_token: 0,
     session_login: 0,
     reports: 0,
+    campaigns: 0,
+    campaign_devices: 0,
   };
 
   constructor(private readonly clock: Clock) {}
@@ -115,6 +117,9 @@ export class FakeThingSpace {
       case 'session_login':
         return this.login(req);
       case 'reports':
+      case 'campaigns':
+      case 'campaign_devices':
+        // Campaign answers are checked like reports; tests set their bodies with `reportBody`.
         return this.reports(req);
     }
   };
@@ -206,7 +211,7 @@ export function mutableCredentials(values: {
 export function instantRetry(maxRetries = 3): Retry & { sleeps: number[] } {
   const sleeps: number[] = [];
   const retry = createRetry(
-    { maxRetries, baseDelayMs: 100, maxDelayMs: 1000, maxRetryAfterMs: 60_000 },
+    { maxRetries, baseDelayMs: 100, maxDelayMs: 1000 },
     {
       sleep: async (ms) => {
         sleeps.push(ms);

@@ -1,15 +1,54 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { walkReport } from '../../src/report/pager.js';
-import type { ReportSource } from '../../src/thingspace/client.js';
+import type { ThingSpaceApi } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
-import type { ReportPage } from '../../src/thingspace/schema.js';
+import { walkReport as walk } from '../../src/upgrades/pager.js';
+import type { ReportPage } from '../../src/upgrades/schema.js';
 import type { UpgradeStatus } from '../../src/upgrades/statuses.js';
 
 interface Request {
   account: string;
   status: UpgradeStatus;
   index: string;
+}
+
+/** A report page as ThingSpace sends it. */
+function raw(page: ReportPage): unknown {
+  return { hasMoreFlag: page.hasMore, lastSeenUpgradeId: page.cursor, reportList: page.upgrades };
+}
+
+/** What a report source answers for (account, status, index). */
+type Answer = (account: string, status: UpgradeStatus, index: string) => Promise<ReportPage>;
+
+/** A report held by a test, page by page. */
+interface ReportSource {
+  fetchReportPage: Answer;
+}
+
+/** The API seam over an in-memory report: GETs of v1 report paths answer raw pages. */
+function apiOf(answer: Answer): ThingSpaceApi {
+  return {
+    async get(endpoint, path) {
+      expect(endpoint).toBe('reports');
+      const [, account, , status, , index] =
+        /^\/api\/fota\/v1\/reports\/([^/]+)\/status\/([^/]+)\/index\/([^/]+)$/
+          .exec(path)!
+          .map((part, i) => (i === 0 ? part : decodeURIComponent(part)))
+          .flatMap((part, i) => (i === 0 ? [part] : [part, part]));
+      return { status: 200, body: raw(await answer(account!, status as UpgradeStatus, index!)) };
+    },
+  };
+}
+
+/** walkReport with the positional arguments these tests were written with. */
+function walkReport(
+  answer: ReportSource,
+  account: string,
+  status: UpgradeStatus,
+  onPage: (page: ReportPage) => void,
+  maxPages: number,
+): Promise<number> {
+  return walk({ api: apiOf(answer.fetchReportPage), account, status, onPage, maxPages });
 }
 
 /** A report held in memory: `pages[index]` answers a request for that start index. */
@@ -154,9 +193,10 @@ describe('walkReport', () => {
   });
 
   it('does not retain pages: earlier pages can be collected while the walk goes on', async () => {
-    // Each page is a fresh object with a WeakRef to it; while page n is being fetched, pages before n-1
-    // must be collectable (the walk may still hold the page it has just handled).
-    const refs: WeakRef<ReportPage>[] = [];
+    // Each page's upgrade list is a fresh array with a WeakRef to it (the same array travels through the
+    // raw answer and the parsed page); while page n is being fetched, pages before n-1 must be
+    // collectable (the walk may still hold the page it has just handled).
+    const refs: WeakRef<readonly unknown[]>[] = [];
     const alive: number[] = [];
     let n = 0;
     const src: ReportSource = {
@@ -170,7 +210,7 @@ describe('walkReport', () => {
           cursor: `c${n}`,
           upgrades: [upgrade(`u${n}`), { id: `big${n}`, deviceList: new Array(1000).fill({}) }],
         };
-        refs.push(new WeakRef(page));
+        refs.push(new WeakRef(page.upgrades));
         return page;
       },
     };

@@ -5,7 +5,6 @@ const POLICY: RetryPolicy = {
   maxRetries: 3,
   baseDelayMs: 100,
   maxDelayMs: 1000,
-  maxRetryAfterMs: 30_000,
 };
 
 function harness(policy: Partial<RetryPolicy> = {}, random: () => number = () => 1) {
@@ -54,7 +53,6 @@ describe('createRetry', () => {
   });
 
   it.each([
-    ['throttled (429)', throttled],
     ['a 5xx answer', () => serverError(500)],
     ['a 502 answer', () => serverError(502)],
     ['a timeout', timeout],
@@ -97,39 +95,56 @@ describe('createRetry', () => {
     expect(sleeps).toEqual([]);
   });
 
-  it('honours Retry-After instead of its own backoff', async () => {
-    const { retry, sleeps, retries } = harness({}, () => 0.5);
-    const op = failing(throttled(7), throttled(0), serverError());
+  it('asks again at once after a throttled answer: the shared gate does the waiting', async () => {
+    const { retry, sleeps, retries } = harness({ maxRetries: 0 });
+    const op = failing(throttled(7), throttled(0), throttled());
     await expect(retry(op.run)).resolves.toBe('ok');
-    expect(sleeps[0]).toBe(7000);
-    expect(sleeps[1]).toBe(0);
-    expect(sleeps[2]).toBeLessThanOrEqual(POLICY.baseDelayMs * 4);
-    expect(retries.map((r) => r.attempt)).toEqual([1, 2, 3]);
-    expect(retries.map((r) => r.delayMs)).toEqual(sleeps);
+    expect(op.calls).toBe(4);
+    expect(sleeps).toEqual([]);
+    expect(retries.map((r) => [r.kind, r.attempt, r.delayMs])).toEqual([
+      ['throttled', 1, 0],
+      ['throttled', 2, 0],
+      ['throttled', 3, 0],
+    ]);
   });
 
-  it('honours a Retry-After sent with a 503', async () => {
-    const { retry, sleeps } = harness();
-    const error = new ThingSpaceError('http', 'busy', undefined, 503, 4);
-    const op = failing(error);
-    await retry(op.run);
-    expect(sleeps).toEqual([4000]);
-  });
-
-  it('gives up at once when Retry-After exceeds maxRetryAfterMs', async () => {
-    const { retry, sleeps } = harness({ maxRetryAfterMs: 10_000 });
-    const error = throttled(11);
-    const op = failing(error);
+  it('does not count throttled answers against maxRetries, but counts the other failures', async () => {
+    const { retry, sleeps } = harness({ maxRetries: 1 });
+    const last = serverError();
+    const op = failing(throttled(), serverError(), throttled(), last);
     const caught = await retry(op.run).catch((e: unknown) => e);
-    expect(caught).toBe(error);
+    expect(caught).toBe(last);
+    expect(op.calls).toBe(4);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  it('never spins for ever on throttled answers (the gate should have closed)', async () => {
+    const { retry } = harness();
+    const op = {
+      calls: 0,
+      run: async () => {
+        op.calls++;
+        throw throttled();
+      },
+    };
+    await expect(retry(op.run)).rejects.toBeInstanceOf(ThingSpaceError);
+    expect(op.calls).toBe(1000);
+  });
+
+  it('gives up at once when the time budget ran out (a throttled error without an HTTP status)', async () => {
+    const { retry, sleeps } = harness();
+    const error = new ThingSpaceError('throttled', 'time budget used up');
+    const op = failing(error);
+    await expect(retry(op.run).catch((e: unknown) => e)).resolves.toBe(error);
     expect(op.calls).toBe(1);
     expect(sleeps).toEqual([]);
   });
 
-  it('waits for a Retry-After of exactly maxRetryAfterMs', async () => {
-    const { retry, sleeps } = harness({ maxRetryAfterMs: 10_000 });
-    await retry(failing(throttled(10)).run);
-    expect(sleeps).toEqual([10_000]);
+  it('honours a Retry-After sent with a 5xx, up to maxDelayMs', async () => {
+    const { retry, sleeps } = harness();
+    await retry(failing(new ThingSpaceError('http', 'busy', undefined, 500, 4)).run);
+    await retry(failing(new ThingSpaceError('http', 'busy', undefined, 502, 0.5)).run);
+    expect(sleeps).toEqual([POLICY.maxDelayMs, 500]);
   });
 
   it('backs off exponentially up to maxDelayMs (random = 1 gives the ceiling)', async () => {
@@ -165,7 +180,6 @@ describe('createRetry', () => {
     expect(DEFAULT_RETRY_POLICY.maxDelayMs).toBeGreaterThanOrEqual(
       DEFAULT_RETRY_POLICY.baseDelayMs,
     );
-    expect(DEFAULT_RETRY_POLICY.maxRetryAfterMs).toBeGreaterThan(0);
   });
 
   it('retry state is per call: a second call gets its full budget', async () => {
@@ -181,6 +195,9 @@ describe('createRetry', () => {
 describe('ThingSpaceError.retryable', () => {
   it.each([
     [new ThingSpaceError('throttled', 'x', undefined, 429), true],
+    [new ThingSpaceError('throttled', 'time budget used up'), false],
+    [new ThingSpaceError('oversize', 'x'), false],
+    [new ThingSpaceError('internal', 'x'), false],
     [new ThingSpaceError('timeout', 'x'), true],
     [new ThingSpaceError('http', 'x', undefined, 500), true],
     [new ThingSpaceError('http', 'x', undefined, 599), true],

@@ -1,5 +1,5 @@
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
-import { parseReportPage } from '../../src/thingspace/schema.js';
+import { parseReportPage } from '../../src/upgrades/schema.js';
 
 /** The example success response of the documented endpoint, misspelt cursor key included. */
 const DOCUMENTED_EXAMPLE = `{

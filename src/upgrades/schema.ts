@@ -1,8 +1,9 @@
 /**
- * Validation of what ThingSpace sends, before anything trusts it. Checks are typeof tests on the parsed
+ * Validation of a FOTA v1 report page, before anything trusts it. Checks are typeof tests on the parsed
  * objects, done in place without copying: a page may carry hundreds of thousands of device entries.
  */
-import { ThingSpaceError } from './errors.js';
+import { ThingSpaceError } from '../thingspace/errors.js';
+import { cursorText } from '../thingspace/paging.js';
 
 export interface Device {
   readonly deviceId?: string;
@@ -47,11 +48,7 @@ function checkDevices(list: unknown, at: string): void {
 }
 
 function cursorOf(record: Record<string, unknown>): string | undefined {
-  const value = record.lastSeenUpgradeId ?? record.lastSeenUpgrdadeId;
-  if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
-  throw shapeError('lastSeenUpgradeId is neither a string nor a whole number');
+  return cursorText(record.lastSeenUpgradeId ?? record.lastSeenUpgrdadeId, 'lastSeenUpgradeId');
 }
 
 export function parseReportPage(body: unknown): ReportPage {

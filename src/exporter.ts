@@ -50,6 +50,8 @@ export type CollectionConfig = Pick<
   | 'maxLabelValues'
   | 'maxPages'
   | 'maxPageBytes'
+  | 'campaignLookback'
+  | 'maxCampaigns'
 >;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -153,12 +155,19 @@ export class Exporter {
         maxStaleMs: config.maxStale,
         maxLabelValues: config.maxLabelValues,
         maxPages: config.maxPages,
+        campaignLookbackMs: config.campaignLookback,
+        maxCampaigns: config.maxCampaigns,
         budgetMs: config.interval,
       },
       {
         api: new ThingSpaceClient(send, auth, retry),
         clock,
         onFailed: (failure) => this.failed(failure),
+        onV3ListingPath: (path) =>
+          logger.info(
+            { path: `/api/fota/v3/reports/{account}/${path}` },
+            'the v3 campaign history answers on this path',
+          ),
       },
     );
     // The entered counters exist from start-up, before the first collection.

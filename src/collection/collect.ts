@@ -3,19 +3,22 @@
  * requests limited to `concurrency` in flight across all of them, each list aggregated as its pages arrive.
  * A collection's result is a new snapshot; the previous one only supplies last good values for work that
  * fails now. The Collector also keeps what must outlive one collection: the arrival memories behind the
- * entered counters.
+ * entered counters, and which v3 history path answers.
  */
 import pLimit from 'p-limit';
 import type { Clock } from '../clock.js';
+import { CampaignMemory } from '../arrivals/campaign-memory.js';
 import { EnteredCounters } from '../arrivals/entered.js';
 import { ReportMemory } from '../arrivals/report-memory.js';
-import type { Api } from '../campaigns/statuses.js';
+import { collectCampaigns, type CampaignStage } from '../campaigns/collect.js';
+import { ListingPaths, type V3ListingPath } from '../campaigns/pager.js';
+import { CAMPAIGN_APIS, type Api, type CampaignApi } from '../campaigns/statuses.js';
+import { ReasonLabels } from '../labels/normalise.js';
 import type { ThingSpaceApi } from '../thingspace/client.js';
 import { ThingSpaceError } from '../thingspace/errors.js';
-import { ReportAggregator } from '../upgrades/aggregate.js';
-import { walkReport } from '../upgrades/pager.js';
+import { collectReport } from '../upgrades/collect.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
-import { isFresh, reportKey, type ReportState, type Snapshot } from './snapshot.js';
+import { reportKey, type CampaignApiState, type ReportState, type Snapshot } from './snapshot.js';
 
 export interface CollectOptions {
   readonly accounts: readonly string[];
@@ -24,17 +27,19 @@ export interface CollectOptions {
   readonly maxStaleMs: number;
   readonly maxLabelValues: number;
   readonly maxPages: number;
+  readonly campaignLookbackMs: number;
+  readonly maxCampaigns: number;
   /** How long one collection may wait on a throttled ThingSpace (the interval). */
   readonly budgetMs: number;
 }
 
-/** A piece of work that failed: one report, or one stage of one account's campaigns. */
+/** A piece of work that failed: one report, or one stage of one account's campaigns of one API. */
 export type Failure =
   | { readonly account: string; readonly status: UpgradeStatus; readonly error: ThingSpaceError }
   | {
       readonly account: string;
-      readonly api: string;
-      readonly stage: 'listing' | 'devices';
+      readonly api: CampaignApi;
+      readonly stage: CampaignStage;
       readonly error: ThingSpaceError;
     };
 
@@ -42,6 +47,8 @@ export interface CollectDeps {
   readonly api: ThingSpaceApi;
   readonly clock: Clock;
   readonly onFailed: (failure: Failure) => void;
+  /** Called once the v3 history path that answers is known. */
+  readonly onV3ListingPath?: (path: V3ListingPath) => void;
 }
 
 /** Anything that is not a ThingSpaceError is a bug of ours; it still fails only its own work, never the process. */
@@ -55,7 +62,11 @@ export function errorOf(error: unknown): ThingSpaceError {
 
 export class Collector {
   readonly entered: EnteredCounters;
-  private readonly memories = new Map<string, ReportMemory>();
+  private readonly reportMemories = new Map<string, ReportMemory>();
+  private readonly campaignMemories = new Map<string, CampaignMemory>();
+  private readonly paths: ListingPaths;
+  private readonly reasons = new ReasonLabels();
+  private readonly campaignApis: readonly CampaignApi[];
   private previous: Snapshot | undefined;
   private deadlineMs = Infinity;
   private readonly originMs: number;
@@ -66,6 +77,8 @@ export class Collector {
   ) {
     this.entered = new EnteredCounters(options.accounts, options.apis);
     this.originMs = deps.clock.monotonicMs();
+    this.paths = new ListingPaths(deps.onV3ListingPath);
+    this.campaignApis = CAMPAIGN_APIS.filter((api) => options.apis.includes(api));
   }
 
   /** The monotonic instant the running collection's time budget ends (Infinity between collections). */
@@ -73,13 +86,17 @@ export class Collector {
     return this.deadlineMs;
   }
 
-  /** Ids remembered for the entered counters, and the bytes they take. */
+  /** Ids and devices remembered for the entered counters, and the bytes they take. */
   memoryUse(): { ids: number; bytes: number } {
     let ids = 0;
     let bytes = 0;
-    for (const memory of this.memories.values()) {
+    for (const memory of this.reportMemories.values()) {
       ids += memory.size;
       bytes += memory.bytes;
+    }
+    for (const memory of this.campaignMemories.values()) {
+      ids += memory.size.devices;
+      bytes += memory.size.bytes;
     }
     return { ids, bytes };
   }
@@ -96,13 +113,16 @@ export class Collector {
       accountDurations.set(account, Math.max(accountDurations.get(account) ?? 0, elapsed));
     };
     try {
-      const reports = this.options.apis.includes('v1')
-        ? await this.collectReports(limit, finished)
-        : [];
+      // Both sources share the request slots: v1 reports and campaigns queue together.
+      const [reports, campaigns] = await Promise.all([
+        this.options.apis.includes('v1') ? this.collectReports(limit, finished) : [],
+        this.collectAllCampaigns(limit, finished),
+      ]);
       const snapshot: Snapshot = {
         startedAtSeconds: startedWall / 1000,
         durationSeconds: (clock.monotonicMs() - startedMono) / 1000,
         reports,
+        campaigns,
         accountDurations,
       };
       this.previous = snapshot;
@@ -145,12 +165,6 @@ export class Collector {
     return reports;
   }
 
-  private memory(key: string): ReportMemory {
-    let memory = this.memories.get(key);
-    if (!memory) this.memories.set(key, (memory = new ReportMemory(this.originMs)));
-    return memory;
-  }
-
   private async collectReport(
     account: string,
     status: UpgradeStatus,
@@ -158,54 +172,97 @@ export class Collector {
     last: ReportState | undefined,
   ): Promise<ReportState> {
     const { clock } = this.deps;
-    const aggregator = new ReportAggregator(this.options.maxLabelValues);
-    const memory = this.memory(reportKey(account, status));
+    const key = reportKey(account, status);
+    let memory = this.reportMemories.get(key);
+    if (!memory) this.reportMemories.set(key, (memory = new ReportMemory(this.originMs)));
     memory.beginPass(clock.monotonicMs());
-    let state: ReportState;
-    let complete = false;
-    try {
-      const pages = await walkReport({
+    const { state, complete } = await collectReport(
+      {
         api: this.deps.api,
         account,
         status,
-        maxPages: this.options.maxPages,
         schedule: limit,
-        onPage: (page) => {
-          aggregator.addPage(page);
-          for (const upgrade of page.upgrades) {
-            memory.see(upgrade.id, upgrade.deviceList ? upgrade.deviceList.length : 0);
-          }
-        },
-      });
-      complete = true;
-      state = {
-        account,
-        status,
-        success: true,
-        lastSuccessSeconds: clock.wallMs() / 1000,
-        counts: aggregator.result(),
-        pages,
-      };
-    } catch (caught) {
-      const error = errorOf(caught);
-      this.deps.onFailed({ account, status, error });
-      const fresh = isFresh(last?.lastSuccessSeconds, clock.wallMs(), this.options.maxStaleMs);
-      state = {
-        account,
-        status,
-        success: false,
-        error: error.kind,
-        message: error.message,
-        lastSuccessSeconds: last?.lastSuccessSeconds,
-        counts: fresh ? last?.counts : undefined,
-        pages: fresh ? last?.pages : undefined,
-      };
-    }
+        memory,
+        maxPages: this.options.maxPages,
+        maxLabelValues: this.options.maxLabelValues,
+        maxStaleMs: this.options.maxStaleMs,
+        wallMs: () => clock.wallMs(),
+        onFailed: (error) => this.deps.onFailed({ account, status, error }),
+        errorOf,
+      },
+      last,
+    );
     const pass = memory.endPass(complete, clock.monotonicMs());
     const labels = { account, status };
     this.entered.upgrades.add(labels, pass.arrivals);
     this.entered.upgradeDevices.add(labels, pass.devices);
     this.entered.upgradesObserved.add(labels, pass.observedSeconds);
+    return state;
+  }
+
+  private async collectAllCampaigns(
+    limit: ReturnType<typeof pLimit>,
+    finished: (account: string) => void,
+  ): Promise<CampaignApiState[]> {
+    const before = new Map(this.previous?.campaigns.map((c) => [reportKey(c.account, c.api), c]));
+    const work = this.options.accounts.flatMap((account) =>
+      this.campaignApis.map((api) => ({ account, api })),
+    );
+    return Promise.all(
+      work.map(async ({ account, api }) => {
+        const state = await this.collectCampaigns(
+          account,
+          api,
+          limit,
+          before.get(reportKey(account, api)),
+        );
+        finished(account);
+        return state;
+      }),
+    );
+  }
+
+  private async collectCampaigns(
+    account: string,
+    api: CampaignApi,
+    limit: ReturnType<typeof pLimit>,
+    last: CampaignApiState | undefined,
+  ): Promise<CampaignApiState> {
+    const { clock } = this.deps;
+    const key = reportKey(account, api);
+    let memory = this.campaignMemories.get(key);
+    if (!memory) {
+      this.campaignMemories.set(key, (memory = new CampaignMemory(this.options.maxLabelValues)));
+    }
+    const state = await collectCampaigns(
+      {
+        api: this.deps.api,
+        version: api,
+        account,
+        paths: this.paths,
+        schedule: limit,
+        memory,
+        reasons: this.reasons,
+        maxPages: this.options.maxPages,
+        maxLabelValues: this.options.maxLabelValues,
+        maxStaleMs: this.options.maxStaleMs,
+        lookbackMs: this.options.campaignLookbackMs,
+        maxCampaigns: this.options.maxCampaigns,
+        wallMs: () => clock.wallMs(),
+        monotonicMs: () => clock.monotonicMs(),
+        onFailed: (stage, error) => this.deps.onFailed({ account, api, stage, error }),
+        errorOf,
+      },
+      last,
+    );
+    const pass = memory.endPass(
+      state.listing.success && state.devices.success,
+      clock.monotonicMs(),
+    );
+    for (const [device_status, count] of pass.arrivals) {
+      this.entered.campaignDevices.add({ account, api, device_status }, count);
+    }
+    this.entered.campaignDevicesObserved.add({ account, api }, pass.observedSeconds);
     return state;
   }
 }

@@ -2,11 +2,14 @@
  * A snapshot is the complete, immutable result of one collection: what /metrics serves until the next
  * collection replaces it in one step.
  */
+import type { CampaignApiState } from '../campaigns/collect.js';
 import type { ErrorKind } from '../thingspace/errors.js';
-import type { ReportCounts } from '../upgrades/aggregate.js';
-import type { UpgradeStatus } from '../upgrades/statuses.js';
+import type { ReportState } from '../upgrades/collect.js';
 
-/** How the last attempt at one piece of work (a report, a campaign listing, a device walk) went. */
+export type { CampaignApiState } from '../campaigns/collect.js';
+export type { ReportState } from '../upgrades/collect.js';
+
+/** How the last attempt at one piece of work (a report, a campaign listing, the device walks) went. */
 export interface Outcome {
   /** Whether the last pass read everything. */
   readonly success: boolean;
@@ -17,23 +20,13 @@ export interface Outcome {
   readonly lastSuccessSeconds?: number;
 }
 
-export interface ReportState extends Outcome {
-  readonly account: string;
-  readonly status: UpgradeStatus;
-  /**
-   * The values served: this pass's on success, the last good pass's while it is younger than max-stale,
-   * otherwise undefined (the series disappear).
-   */
-  readonly counts?: ReportCounts;
-  /** Pages read by the pass that produced `counts`. */
-  readonly pages?: number;
-}
-
 export interface Snapshot {
   readonly startedAtSeconds: number;
   readonly durationSeconds: number;
   /** Every configured account × status (when v1 is read), in configuration and lifecycle order. */
   readonly reports: readonly ReportState[];
+  /** Every configured account × campaign API (v2, v3 when read), in configuration order. */
+  readonly campaigns: readonly CampaignApiState[];
   /** Wall time from the start of the collection to the end of the account's last report or campaign. */
   readonly accountDurations: ReadonlyMap<string, number>;
 }
@@ -51,7 +44,10 @@ export function isFresh(
   return lastSuccessSeconds !== undefined && nowMs - lastSuccessSeconds * 1000 <= maxStaleMs;
 }
 
-/** Whether every report (and, once read, every campaign listing and walk) of the collection succeeded. */
+/** Whether every report, campaign listing and device walk of the collection succeeded (--once's exit code). */
 export function allSucceeded(snapshot: Snapshot): boolean {
-  return snapshot.reports.every((r) => r.success);
+  return (
+    snapshot.reports.every((r) => r.success) &&
+    snapshot.campaigns.every((c) => c.listing.success && c.devices.success)
+  );
 }

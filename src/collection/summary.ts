@@ -38,12 +38,31 @@ export function summarise(snapshot: Snapshot) {
       fail(`${report.account}/${report.status}`, report.error, report.message);
     }
   }
+  let campaigns = 0;
+  let campaignDevices = 0;
+  for (const state of snapshot.campaigns) {
+    pages += state.pages;
+    for (const [stage, outcome] of [
+      ['listing', state.listing],
+      ['devices', state.devices],
+    ] as const) {
+      if (!outcome.success)
+        fail(`${state.account}/${state.api}/${stage}`, outcome.error, outcome.message);
+    }
+    if (!state.counts) continue;
+    for (const n of state.counts.campaigns.values()) campaigns += n;
+    for (const byStatus of state.counts.devices.devices.values())
+      for (const byReason of byStatus.values())
+        for (const n of byReason.values()) campaignDevices += n;
+  }
   return {
     durationSeconds: Number(snapshot.durationSeconds.toFixed(3)),
     reports: snapshot.reports.length,
     pages,
     upgrades,
     devices,
+    campaigns,
+    campaignDevices,
     failed,
     failures,
   };

@@ -11,10 +11,17 @@ import { OTHER } from './bound.js';
 /** How many distinct values are weighed for each value kept. */
 export const TRACKED_PER_KEPT = 10;
 
-interface Tally {
+export interface Tally {
   weight: number;
   /** Position of the last occurrence in processing order: the tie-break. */
   last: number;
+}
+
+/** The `keep` values with the highest weight, ties to the higher position (the most recent). */
+export function topOf(tallies: ReadonlyMap<string, Tally>, keep: number): ReadonlySet<string> {
+  if (tallies.size <= keep) return new Set(tallies.keys());
+  const ranked = [...tallies].sort(([, a], [, b]) => b.weight - a.weight || b.last - a.last);
+  return new Set(ranked.slice(0, keep).map(([value]) => value));
 }
 
 export class TopValues {
@@ -22,8 +29,12 @@ export class TopValues {
   private readonly untracked = new Set<string>();
   private readonly track: number;
 
-  constructor(private readonly keep: number) {
-    this.track = TRACKED_PER_KEPT * keep;
+  /** `track`: how many distinct values are weighed (10 × keep unless said otherwise). */
+  constructor(
+    private readonly keep: number,
+    track = TRACKED_PER_KEPT * keep,
+  ) {
+    this.track = track;
   }
 
   /**
@@ -48,14 +59,22 @@ export class TopValues {
 
   /** The values that keep their own series. */
   kept(): ReadonlySet<string> {
-    if (this.tallies.size <= this.keep) return new Set(this.tallies.keys());
-    const ranked = [...this.tallies].sort(([, a], [, b]) => b.weight - a.weight || b.last - a.last);
-    return new Set(ranked.slice(0, this.keep).map(([value]) => value));
+    return topOf(this.tallies, this.keep);
   }
 
   /** Distinct values folded into OTHER (those met after the tracking bound, counted up to a bound). */
   get folded(): number {
     return Math.max(0, this.tallies.size - this.keep) + this.untracked.size;
+  }
+
+  /** Distinct values met after the tracking bound (each folded at once). */
+  get untrackedCount(): number {
+    return this.untracked.size;
+  }
+
+  /** The weighed values, for merging with others (campaigns are weighed one by one, then together). */
+  entries(): ReadonlyMap<string, Tally> {
+    return this.tallies;
   }
 }
 

@@ -5,6 +5,7 @@
 import type { CounterFamily } from '../arrivals/counters.js';
 import type { EnteredCounters } from '../arrivals/entered.js';
 import type { Snapshot } from '../collection/snapshot.js';
+import { boundLength, UNKNOWN } from '../labels/bound.js';
 import { CAPPED_LABELS } from '../upgrades/aggregate.js';
 import { definition, type MetricName } from './definitions.js';
 
@@ -76,9 +77,92 @@ export function renderSnapshot(snapshot: Snapshot): string {
   for (const [account, seconds] of snapshot.accountDurations)
     duration.add(label('account', account), seconds);
 
-  return [upgrades, devices, oldest, success, lastSuccess, duration, pages, folded]
+  return [
+    upgrades,
+    devices,
+    oldest,
+    success,
+    lastSuccess,
+    duration,
+    pages,
+    folded,
+    ...renderCampaigns(snapshot.campaigns),
+  ]
     .map((f) => f.render())
     .join('');
+}
+
+function renderCampaigns(states: Snapshot['campaigns']): Family[] {
+  const campaigns = new Family('thingspace_fota_campaigns');
+  const devices = new Family('thingspace_fota_campaign_devices');
+  const info = new Family('thingspace_fota_campaign_info');
+  const deviceStatus = new Family('thingspace_fota_campaign_device_status');
+  const total = new Family('thingspace_fota_campaign_total_devices');
+  const end = new Family('thingspace_fota_campaign_end_timestamp_seconds');
+  const folded = new Family('thingspace_fota_campaigns_folded');
+  const labelsFolded = new Family('thingspace_fota_campaign_label_values_folded');
+  const success = new Family('thingspace_fota_campaign_collection_success');
+  const lastSuccess = new Family(
+    'thingspace_fota_campaign_collection_last_success_timestamp_seconds',
+  );
+
+  for (const state of states) {
+    const base = `${label('account', state.account)},${label('api', state.api)}`;
+    for (const [stage, outcome] of [
+      ['listing', state.listing],
+      ['devices', state.devices],
+    ] as const) {
+      const withStage = `${base},${label('stage', stage)}`;
+      success.add(withStage, outcome.success ? 1 : 0);
+      if (outcome.lastSuccessSeconds !== undefined)
+        lastSuccess.add(withStage, outcome.lastSuccessSeconds);
+    }
+    const counts = state.counts;
+    if (!counts) continue;
+    for (const [status, count] of counts.campaigns)
+      campaigns.add(`${base},${label('campaign_status', status)}`, count);
+    folded.add(base, counts.folded);
+    for (const [campaignStatus, byStatus] of counts.devices.devices) {
+      const withCampaign = `${base},${label('campaign_status', campaignStatus)}`;
+      for (const [status, byReason] of byStatus) {
+        const withStatus = `${withCampaign},${label('device_status', status)}`;
+        for (const [reason, count] of byReason)
+          devices.add(`${withStatus},${label('result_reason', reason)}`, count);
+      }
+    }
+    for (const walked of counts.devices.walked) {
+      const c = walked.campaign;
+      const withId = `${base},${label('campaign_id', boundLength(c.id))}`;
+      info.add(
+        [
+          withId,
+          label('campaign_name', boundLength(c.name || UNKNOWN)),
+          label('firmware_from', boundLength(c.firmwareFrom || UNKNOWN)),
+          label('firmware_to', boundLength(c.firmwareTo || UNKNOWN)),
+          label('campaign_status', c.status),
+        ].join(','),
+        1,
+      );
+      for (const [status, count] of walked.deviceStatus)
+        deviceStatus.add(`${withId},${label('device_status', status)}`, count);
+      if (walked.totalDevice !== undefined) total.add(withId, walked.totalDevice);
+      if (walked.endSeconds !== undefined) end.add(withId, walked.endSeconds);
+    }
+    for (const name of ['device_status', 'result_reason'] as const)
+      labelsFolded.add(`${base},${label('label', name)}`, counts.devices.folded[name]);
+  }
+  return [
+    campaigns,
+    devices,
+    info,
+    deviceStatus,
+    total,
+    end,
+    folded,
+    labelsFolded,
+    success,
+    lastSuccess,
+  ];
 }
 
 function renderCounter(name: MetricName, counters: CounterFamily): string {

@@ -12,16 +12,32 @@ export function renderLanding(
 ): string {
   let state = '<p>No collection has finished yet.</p>';
   if (snapshot) {
-    const rows = snapshot.reports
+    const pass = (success: boolean, error: string | undefined) =>
+      success ? 'ok' : `failed (${error ?? 'error'})`;
+    const reports = snapshot.reports
       .map(
         (r) =>
-          `<tr><td>${escapeHtml(r.account)}</td><td>${r.status}</td><td>${r.success ? 'ok' : `failed (${r.error ?? 'error'})`}</td>` +
+          `<tr><td>${escapeHtml(r.account)}</td><td>${r.status}</td><td>${pass(r.success, r.error)}</td>` +
           `<td>${r.counts ? r.counts.upgradeCount : '–'}</td><td>${r.counts ? r.counts.deviceCount : '–'}</td><td>${r.pages ?? '–'}</td></tr>`,
       )
       .join('\n');
+    const campaigns = snapshot.campaigns
+      .map((c) => {
+        const listed = c.counts ? [...c.counts.campaigns.values()].reduce((a, b) => a + b, 0) : '–';
+        return (
+          `<tr><td>${escapeHtml(c.account)}</td><td>${c.api}</td><td>${pass(c.listing.success, c.listing.error)}</td>` +
+          `<td>${pass(c.devices.success, c.devices.error)}</td><td>${listed}</td><td>${c.counts ? c.counts.devices.walked.length : '–'}</td><td>${c.pages}</td></tr>`
+        );
+      })
+      .join('\n');
     state =
       `<p>Last collection started ${new Date(snapshot.startedAtSeconds * 1000).toISOString()} and took ${snapshot.durationSeconds.toFixed(3)} s.</p>\n` +
-      `<table><tr><th>account</th><th>status</th><th>last pass</th><th>upgrades</th><th>devices</th><th>pages</th></tr>\n${rows}\n</table>`;
+      (reports
+        ? `<h2>Upgrades (FOTA v1)</h2>\n<table><tr><th>account</th><th>status</th><th>last pass</th><th>upgrades</th><th>devices</th><th>pages</th></tr>\n${reports}\n</table>\n`
+        : '') +
+      (campaigns
+        ? `<h2>Campaigns (FOTA v2, v3)</h2>\n<table><tr><th>account</th><th>api</th><th>listing</th><th>devices</th><th>campaigns</th><th>walked</th><th>pages</th></tr>\n${campaigns}\n</table>`
+        : '');
   }
   const path = escapeHtml(telemetryPath);
   return `<!doctype html>

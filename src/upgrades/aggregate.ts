@@ -5,6 +5,7 @@
  * values once the pass is complete and folds the rest into "other".
  */
 import { boundLength, UNKNOWN } from '../labels/bound.js';
+import { parseDate } from '../thingspace/dates.js';
 import { ReasonLabels } from '../labels/normalise.js';
 import { keptOr, TopValues } from '../labels/top.js';
 import type { ReportPage, Upgrade } from './schema.js';
@@ -27,19 +28,8 @@ export interface ReportCounts {
   readonly folded: Readonly<Record<CappedLabel, number>>;
 }
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
-
-/** ThingSpace writes both `2018-04-02` and `2018-04-01T16:03:00.000Z`; a date alone means UTC midnight. */
-export function parseStartDate(text: string | null | undefined): number | undefined {
-  if (!text) return undefined;
-  let ms: number;
-  if (DATE_ONLY.test(text)) ms = Date.parse(`${text}T00:00:00Z`);
-  else if (DATE_TIME.test(text))
-    ms = Date.parse(/(Z|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`);
-  else return undefined;
-  return Number.isNaN(ms) ? undefined : ms / 1000;
-}
+/** The start date of an upgrade, in Unix seconds (see src/thingspace/dates.ts). */
+export const parseStartDate = parseDate;
 
 export function emptyCounts(): ReportCounts {
   return new ReportAggregator(1).result();

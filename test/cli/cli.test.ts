@@ -82,6 +82,7 @@ test('--once prints the exposition and exits 0 when every report succeeded', asy
     [
       '--once',
       `--thingspace.base-url=${fake.url}`,
+      '--thingspace.apis=v1',
       '--thingspace.accounts=0242078689-00001',
       '--log.level=debug',
     ],
@@ -109,6 +110,7 @@ test('--once exits 1 when a report failed, and logs in only once', async () => {
     [
       '--once',
       `--thingspace.base-url=${fake.url}`,
+      '--thingspace.apis=v1',
       '--thingspace.accounts=0000000001',
       '--log.level=trace',
     ],
@@ -128,6 +130,7 @@ test('serves /metrics, becomes ready after the first collection, and stops on SI
   const exporter = await startExporterProcess(
     [
       `--thingspace.base-url=${fake.url}`,
+      '--thingspace.apis=v1',
       '--thingspace.accounts=0000000001',
       '--collector.interval=1h',
     ],

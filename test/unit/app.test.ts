@@ -72,6 +72,7 @@ function snapshotWith(accounts: string[]): Snapshot {
   return {
     startedAtSeconds: 1_700_000_000,
     durationSeconds: 2.5,
+    campaigns: [],
     reports: accounts.map((account) => ({
       account,
       status: 'Queued' as const,

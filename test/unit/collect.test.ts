@@ -79,6 +79,8 @@ function setup(options: Partial<CollectOptions> = {}) {
     maxStaleMs: 15 * MINUTE,
     maxLabelValues: 50,
     maxPages: 100,
+    campaignLookbackMs: 7 * 24 * 60 * MINUTE,
+    maxCampaigns: 100,
     budgetMs: 5 * MINUTE,
     ...options,
   };

@@ -1,8 +1,22 @@
 import { spawnSync } from 'node:child_process';
 import { ReportAggregator, type ReportCounts } from '../../src/upgrades/aggregate.js';
-import type { ReportState, Snapshot } from '../../src/collection/snapshot.js';
+import { EnteredCounters } from '../../src/arrivals/entered.js';
+import {
+  CampaignDeviceAggregator,
+  countCampaigns,
+  listed,
+  mergeWalks,
+  selectWalks,
+} from '../../src/campaigns/aggregate.js';
+import type { CampaignApi } from '../../src/campaigns/statuses.js';
+import type { CampaignApiState, ReportState, Snapshot } from '../../src/collection/snapshot.js';
 import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
-import { CONTENT_TYPE, escapeLabelValue, renderSnapshot } from '../../src/metrics/render.js';
+import {
+  CONTENT_TYPE,
+  escapeLabelValue,
+  renderEntered,
+  renderSnapshot,
+} from '../../src/metrics/render.js';
 import type { Upgrade } from '../../src/upgrades/schema.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
 
@@ -167,13 +181,68 @@ function report(
   };
 }
 
-function snapshot(reports: ReportState[]): Snapshot {
+function snapshot(reports: ReportState[], campaigns: CampaignApiState[] = []): Snapshot {
   const accounts = [...new Set(reports.map((r) => r.account))];
   return {
     startedAtSeconds: 1_700_000_000,
     durationSeconds: 1.25,
     reports,
+    campaigns,
     accountDurations: new Map(accounts.map((a, i) => [a, 0.5 + i])),
+  };
+}
+
+/** One account × API of campaigns, aggregated by the real functions from listed campaigns and devices. */
+function campaignState(account: string, api: CampaignApi): CampaignApiState {
+  const now = Date.UTC(2026, 10, 1);
+  const all = [
+    listed(
+      {
+        id: 'c-1',
+        name: 'Rollout "A"',
+        startDate: '2026-10-01',
+        endDate: '2026-12-01',
+        firmwareFrom: '1.0',
+        firmwareTo: '2.0',
+      },
+      'CampaignScheduled',
+    ),
+    listed({ id: 'c-2', startDate: '2026-09-01', endDate: '2026-09-02' }, 'CampaignEnded'),
+    listed({ id: 'c-3', status: 'CampaignPaused' }, 'CampaignRequestPending'),
+  ];
+  const selection = selectWalks(all, now, 7 * 86_400_000, 100);
+  const walk = new CampaignDeviceAggregator(50);
+  walk.addPage({
+    hasMore: false,
+    cursor: undefined,
+    totalDevice: 3,
+    devices: [
+      { deviceId: '1', status: 'UpgradeFailed', resultReason: 'RovaClientDownloadFailed' },
+      {
+        deviceId: '2',
+        status: 'UpgradePending',
+        resultReason: 'Upgrade pending, scheduled for 06 Oct 22 18:05 UTC',
+      },
+      { deviceId: 3, status: 'UpgradeSuccess' },
+    ],
+  });
+  const counts = walk.result();
+  return {
+    account,
+    api,
+    listing: { success: true, lastSuccessSeconds: now / 1000 },
+    devices: { success: false, error: 'timeout', lastSuccessSeconds: now / 1000 - 60 },
+    listings: new Map(),
+    walks: new Map(),
+    pages: 4,
+    counts: {
+      campaigns: countCampaigns(all, 50),
+      folded: selection.folded,
+      devices: mergeWalks(
+        selection.walk.map((campaign) => ({ campaign, counts })),
+        50,
+      ),
+    },
   };
 }
 
@@ -412,16 +481,21 @@ describe('renderSnapshot', () => {
         deviceList: [{ status: 'S\\x', resultReason: 'line\nbreak' }],
       },
     ]);
-    const text = renderSnapshot(
-      snapshot([
-        ...allStatuses('0001', () => ({ counts: c, pages: 2 })),
-        ...allStatuses('0002', (s) =>
-          s === 'Queued'
-            ? { success: false, error: 'parse', counts: undefined, pages: undefined }
-            : {},
+    const entered = new EnteredCounters(['0001', '0002'], ['v1', 'v2', 'v3']);
+    const text =
+      renderSnapshot(
+        snapshot(
+          [
+            ...allStatuses('0001', () => ({ counts: c, pages: 2 })),
+            ...allStatuses('0002', (s) =>
+              s === 'Queued'
+                ? { success: false, error: 'parse', counts: undefined, pages: undefined }
+                : {},
+            ),
+          ],
+          [campaignState('0001', 'v2'), campaignState('0001', 'v3')],
         ),
-      ]),
-    );
+      ) + renderEntered(entered);
     let families: Map<string, Family>;
     beforeAll(() => {
       families = parseExposition(text);

@@ -1,0 +1,129 @@
+/**
+ * What one account's campaigns of one API have shown this process, for the campaign entered counter: a
+ * device counts once per status, when first seen with it in a walked campaign. The same rules as a report's
+ * memory (report-memory.ts), at campaign scale:
+ *
+ * - The first complete listing of the account × API learns which campaigns exist. A campaign first listed
+ *   after that is new: its first walk counts every device's status. A campaign listed before (or not walked
+ *   until now: folded, or final beyond the lookback) learns on its first complete walk.
+ * - Each device's statuses are kept as a bit set under a 53-bit hash of its id (id-table.ts): about 12 bytes
+ *   a device. A campaign's memory is dropped FORGET_AFTER_MS after it was last walked; listed ids likewise.
+ * - A complete pass (listing and every walk) that counts adds the time since the previous complete pass to
+ *   the observed seconds.
+ * - Device statuses are an open set: the known ones have fixed bits, the first unknown ones (at most
+ *   MAX_UNKNOWN_STATUSES, or --collector.max-label-values if lower) get the next bits, later ones count as "other".
+ */
+import { OTHER, boundLength, UNKNOWN } from '../labels/bound.js';
+import { CAMPAIGN_DEVICE_STATUSES } from '../campaigns/statuses.js';
+import { hashId, IdTable } from './id-table.js';
+import { FORGET_AFTER_MS } from './report-memory.js';
+
+/** 32 bits a device: the known statuses, the unknown ones, and "other". */
+const OTHER_BIT = 31;
+export const MAX_UNKNOWN_STATUSES = OTHER_BIT - CAMPAIGN_DEVICE_STATUSES.length;
+
+interface CampaignEntry {
+  readonly devices: IdTable;
+  learned: boolean;
+  lastWalkedMs: number;
+}
+
+export class CampaignMemory {
+  private listingLearned = false;
+  private readonly listed = new Map<string, { lastMs: number; isNew: boolean }>();
+  private readonly campaigns = new Map<string, CampaignEntry>();
+  private readonly bits = new Map<string, number>(CAMPAIGN_DEVICE_STATUSES.map((s, i) => [s, i]));
+  private readonly labels: string[] = [...CAMPAIGN_DEVICE_STATUSES];
+  private readonly maxUnknown: number;
+  private lastCompleteMs: number | undefined;
+  private arrivals = new Map<string, number>();
+
+  constructor(maxLabelValues: number) {
+    this.maxUnknown = Math.min(maxLabelValues, MAX_UNKNOWN_STATUSES);
+    this.labels[OTHER_BIT] = OTHER;
+  }
+
+  /** Devices remembered, and the bytes they take. */
+  get size(): { devices: number; bytes: number } {
+    let devices = 0;
+    let bytes = 0;
+    for (const c of this.campaigns.values()) {
+      devices += c.devices.size;
+      bytes += c.devices.bytes;
+    }
+    return { devices, bytes };
+  }
+
+  /** The campaigns a listing pass saw (all of them, or those read before it failed). */
+  listedCampaigns(ids: Iterable<string>, complete: boolean, nowMs: number): void {
+    for (const id of ids) {
+      const known = this.listed.get(id);
+      if (known) known.lastMs = nowMs;
+      else this.listed.set(id, { lastMs: nowMs, isNew: this.listingLearned });
+    }
+    if (complete) this.listingLearned = true;
+  }
+
+  /** A walk of one campaign; `see` each device as read, `end` once the walk is over. */
+  walk(
+    campaignId: string,
+    nowMs: number,
+  ): { see(deviceId: unknown, status: string | undefined): void; end(complete: boolean): void } {
+    let entry = this.campaigns.get(campaignId);
+    if (!entry) {
+      entry = { devices: new IdTable(), learned: false, lastWalkedMs: nowMs };
+      this.campaigns.set(campaignId, entry);
+    }
+    entry.lastWalkedMs = nowMs;
+    const current = entry;
+    const counting = current.learned || this.listed.get(campaignId)?.isNew === true;
+    return {
+      see: (deviceId, status) => {
+        if (deviceId === undefined || deviceId === null || deviceId === '') return;
+        const key = hashId(String(deviceId));
+        const bit = this.bitOf(boundLength(status || UNKNOWN));
+        const mask = current.devices.get(key) ?? 0;
+        const flag = 2 ** bit;
+        if (Math.floor(mask / flag) % 2 === 1) return;
+        current.devices.set(key, mask + flag);
+        if (counting) {
+          const label = this.labels[bit]!;
+          this.arrivals.set(label, (this.arrivals.get(label) ?? 0) + 1);
+        }
+      },
+      end: (complete) => {
+        if (complete) current.learned = true;
+      },
+    };
+  }
+
+  /** Ends a pass: the arrivals it counted (by device status label) and the time it covers. */
+  endPass(
+    complete: boolean,
+    nowMs: number,
+  ): { arrivals: Map<string, number>; observedSeconds: number } {
+    const arrivals = this.arrivals;
+    this.arrivals = new Map();
+    let observedSeconds = 0;
+    if (complete) {
+      if (this.lastCompleteMs !== undefined)
+        observedSeconds = Math.max(0, nowMs - this.lastCompleteMs) / 1000;
+      this.lastCompleteMs = nowMs;
+      const cutoff = nowMs - FORGET_AFTER_MS;
+      for (const [id, c] of this.campaigns) if (c.lastWalkedMs < cutoff) this.campaigns.delete(id);
+      for (const [id, l] of this.listed) if (l.lastMs < cutoff) this.listed.delete(id);
+    }
+    return { arrivals, observedSeconds };
+  }
+
+  private bitOf(status: string): number {
+    const bit = this.bits.get(status);
+    if (bit !== undefined) return bit;
+    if (this.bits.size - CAMPAIGN_DEVICE_STATUSES.length >= this.maxUnknown) return OTHER_BIT;
+    // Bits: the known statuses, then the unknown ones in order of arrival; "other" is OTHER_BIT.
+    const next = this.bits.size;
+    this.bits.set(status, next);
+    this.labels[next] = status;
+    return next;
+  }
+}

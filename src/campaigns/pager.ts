@@ -1,0 +1,132 @@
+/**
+ * Paging through the campaign APIs: the campaign history of one status, and the device list of one campaign,
+ * both by cursor (src/thingspace/paging.ts keeps the loop guards). Pages are handed on as they arrive and
+ * not kept.
+ *
+ * The v3 history has two published paths: the SDK's `/firmware/campaigns` and the documentation's
+ * `/campaigns`. Nothing says which one the live service answers, so the SDK's is tried first and the other on
+ * a 404; the one that answered is remembered (and logged) for the life of the process.
+ */
+import type { ThingSpaceApi } from '../thingspace/client.js';
+import { ThingSpaceError } from '../thingspace/errors.js';
+import { FIRST_CURSOR, pageThrough } from '../thingspace/paging.js';
+import type { Schedule } from '../upgrades/pager.js';
+import {
+  parseCampaignDevices,
+  parseCampaignListing,
+  type CampaignDevicePage,
+  type CampaignListingPage,
+} from './schema.js';
+import type { CampaignApi } from './statuses.js';
+
+/** The v3 history paths, in the order tried. */
+export const V3_LISTING_PATHS = ['firmware/campaigns', 'campaigns'] as const;
+export type V3ListingPath = (typeof V3_LISTING_PATHS)[number];
+
+/** Which v3 history path answers, once one has; shared by every account (it is one service). */
+export class ListingPaths {
+  private answered: V3ListingPath | undefined;
+
+  constructor(private readonly onFound: (path: V3ListingPath) => void = () => undefined) {}
+
+  candidates(api: CampaignApi): readonly string[] {
+    if (api === 'v2') return ['campaigns'];
+    return this.answered
+      ? [this.answered, ...V3_LISTING_PATHS.filter((p) => p !== this.answered)]
+      : V3_LISTING_PATHS;
+  }
+
+  found(api: CampaignApi, path: string): void {
+    if (api !== 'v3' || path === this.answered) return;
+    this.answered = path as V3ListingPath;
+    this.onFound(this.answered);
+  }
+}
+
+function base(api: CampaignApi, account: string): string {
+  return `/api/fota/${api}/reports/${encodeURIComponent(account)}`;
+}
+
+export interface ListingWalk {
+  readonly api: ThingSpaceApi;
+  readonly version: CampaignApi;
+  readonly account: string;
+  readonly status: string;
+  readonly paths: ListingPaths;
+  readonly maxPages: number;
+  readonly onPage: (page: CampaignListingPage) => void;
+  readonly schedule?: Schedule;
+}
+
+async function fetchListing(walk: ListingWalk, cursor: string): Promise<CampaignListingPage> {
+  const query = `campaignStatus=${encodeURIComponent(walk.status)}${
+    cursor === FIRST_CURSOR ? '' : `&lastSeenCampaignId=${encodeURIComponent(cursor)}`
+  }`;
+  const candidates = walk.paths.candidates(walk.version);
+  for (let i = 0; ; i++) {
+    const path = candidates[i]!;
+    try {
+      const response = await walk.api.get(
+        'campaigns',
+        `${base(walk.version, walk.account)}/${path}?${query}`,
+      );
+      walk.paths.found(walk.version, path);
+      return parseCampaignListing(response.body);
+    } catch (error) {
+      const notHere = error instanceof ThingSpaceError && error.httpStatus === 404;
+      if (!notHere || i + 1 >= candidates.length) throw error;
+    }
+  }
+}
+
+/** Reads the whole history of one campaign status; resolves to the number of pages read. */
+export function walkListing(walk: ListingWalk): Promise<number> {
+  const schedule: Schedule = walk.schedule ?? ((task) => task());
+  return pageThrough(
+    (cursor) =>
+      schedule(async () => {
+        const page = await fetchListing(walk, cursor);
+        walk.onPage(page);
+        return { hasMore: page.hasMore, cursor: page.cursor };
+      }),
+    { maxPages: walk.maxPages, cursorName: 'lastSeenCampaignId' },
+  );
+}
+
+export interface DeviceWalk {
+  readonly api: ThingSpaceApi;
+  readonly version: CampaignApi;
+  readonly account: string;
+  readonly campaignId: string;
+  readonly maxPages: number;
+  readonly onPage: (page: CampaignDevicePage) => void;
+  readonly schedule?: Schedule;
+}
+
+export function devicesPath(
+  version: CampaignApi,
+  account: string,
+  campaignId: string,
+  cursor: string,
+): string {
+  const path = `${base(version, account)}/campaigns/${encodeURIComponent(campaignId)}/devices`;
+  return cursor === FIRST_CURSOR ? path : `${path}?lastSeenDeviceId=${encodeURIComponent(cursor)}`;
+}
+
+/** Reads the whole device list of one campaign; resolves to the number of pages read. */
+export function walkDevices(walk: DeviceWalk): Promise<number> {
+  const schedule: Schedule = walk.schedule ?? ((task) => task());
+  return pageThrough(
+    (cursor) =>
+      schedule(async () => {
+        const response = await walk.api.get(
+          'campaign_devices',
+          devicesPath(walk.version, walk.account, walk.campaignId, cursor),
+        );
+        const page = parseCampaignDevices(response.body);
+        walk.onPage(page);
+        return { hasMore: page.hasMore, cursor: page.cursor };
+      }),
+    { maxPages: walk.maxPages, cursorName: 'lastSeenDeviceId' },
+  );
+}

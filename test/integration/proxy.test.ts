@@ -4,6 +4,7 @@
  * the server sees every proxied connection arrive from the proxy's outgoing address (127.0.0.2 or
  * 127.0.0.3, direct ones from 127.0.0.1), and the proxy's own log holds one CONNECT per such connection.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { parseConfig } from '../../src/config/parse.js';
@@ -425,6 +426,39 @@ withSquid('through squid with Basic auth', () => {
       JSON.stringify({ password: PASSWORD }),
     ].map((line) => scrubber.scrub(line));
     expect(leaks(lines.join('\n'))).toEqual([]);
+  });
+});
+
+describe('a proxy that accepts connections and never answers', () => {
+  test('the request times out (kind timeout) instead of hanging', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const net = createDispatcher({
+      ...POOL,
+      timeoutMs: 300,
+      env: { HTTP_PROXY: `http://127.0.0.1:${port}` },
+    });
+    try {
+      const error = await sendVia(
+        httpFront.url,
+        net.dispatcher,
+        300,
+      )({
+        endpoint: 'reports',
+        method: 'GET',
+        path: '/api/fota/v1/reports/x/status/Finished/index/0',
+        headers: {},
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ThingSpaceError);
+      expect(error).toMatchObject({ kind: 'timeout' });
+      expect(held.length).toBeGreaterThan(0);
+    } finally {
+      await net.dispatcher.destroy();
+      for (const socket of held) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 });
 

@@ -161,7 +161,7 @@ function trustStore(
   caFile: string,
   env: Env,
   warnings: string[],
-): { context: SecureContext; extra: number } | undefined {
+): { context: SecureContext; fromFile: number; fromEnv: number } | undefined {
   if (caFile === '') return undefined;
   const fromFile = readPemBundle(caFile, CA_FILE_SETTING);
   let fromEnv: string[] = [];
@@ -175,10 +175,10 @@ function trustStore(
       );
     }
   }
-  const extra = [...fromEnv, ...fromFile];
   return {
-    context: createSecureContext({ ca: [...rootCertificates, ...extra] }),
-    extra: extra.length,
+    context: createSecureContext({ ca: [...rootCertificates, ...fromEnv, ...fromFile] }),
+    fromFile: fromFile.length,
+    fromEnv: fromEnv.length,
   };
 }
 
@@ -285,7 +285,11 @@ function nameProxyRefusals(dispatch: Dispatcher['dispatch']): Dispatcher['dispat
     });
 }
 
-function describeNetwork(proxy: ProxyDescription, caFile: string, extra: number): string {
+function describeNetwork(
+  proxy: ProxyDescription,
+  caFile: string,
+  trust: { fromFile: number; fromEnv: number } | undefined,
+): string {
   const parts: string[] = [];
   if (proxy.source === 'none') {
     parts.push('no proxy: connections to ThingSpace go direct');
@@ -298,8 +302,11 @@ function describeNetwork(proxy: ProxyDescription, caFile: string, extra: number)
     }
     if (proxy.noProxy) parts.push(`direct for ${proxy.noProxyFrom}=${proxy.noProxy}`);
   }
-  if (caFile !== '') {
-    parts.push(`${extra} extra CA certificate(s) trusted (${CA_FILE_SETTING} "${caFile}")`);
+  if (trust) {
+    const env = trust.fromEnv > 0 ? `, ${trust.fromEnv} from NODE_EXTRA_CA_CERTS` : '';
+    parts.push(
+      `CA certificates trusted besides Node's: ${trust.fromFile} from ${CA_FILE_SETTING} "${caFile}"${env}`,
+    );
   }
   return parts.join('; ');
 }
@@ -350,12 +357,11 @@ export function createDispatcher(options: DispatcherOptions): ThingSpaceDispatch
   const secrets = [
     ...new Set([chosen.http, chosen.https].flatMap((p) => (p ? proxySecrets(p.url) : []))),
   ];
-  const extra = trust?.extra ?? 0;
   return {
     dispatcher,
     proxy,
-    extraCaCertificates: extra,
-    describe: () => describeNetwork(proxy, options.caFile, extra),
+    extraCaCertificates: trust ? trust.fromFile + trust.fromEnv : 0,
+    describe: () => describeNetwork(proxy, options.caFile, trust),
     secrets,
     warnings,
   };

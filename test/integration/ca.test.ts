@@ -131,7 +131,7 @@ describe('direct connections', () => {
     expectSuccess(outcome);
     expect(outcome.net.extraCaCertificates).toBe(1);
     expect(outcome.net.describe()).toBe(
-      `no proxy: connections to ThingSpace go direct; 1 extra CA certificate(s) trusted (--thingspace.ca-file "${corp.certFile}")`,
+      `no proxy: connections to ThingSpace go direct; CA certificates trusted besides Node's: 1 from --thingspace.ca-file "${corp.certFile}"`,
     );
   });
 
@@ -156,6 +156,9 @@ describe('direct connections', () => {
     const first = await run(corpFront, options({ caFile: corp.certFile, env }));
     expectSuccess(first);
     expect(first.net.extraCaCertificates).toBe(2);
+    expect(first.net.describe()).toContain(
+      `1 from --thingspace.ca-file "${corp.certFile}", 1 from NODE_EXTRA_CA_CERTS`,
+    );
     expect(first.net.warnings).toEqual([]);
     expectSuccess(await run(otherFront, options({ caFile: corp.certFile, env })));
   });

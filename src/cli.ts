@@ -8,6 +8,7 @@ import { ConfigError, SETTINGS, type Config } from './config/settings.js';
 import { renderHelp } from './config/usage.js';
 import { allSucceeded } from './collection/snapshot.js';
 import { Exporter } from './exporter.js';
+import { createDispatcher, type ThingSpaceDispatcher } from './thingspace/dispatcher.js';
 import { createLogger, SecretScrubber, type Logger } from './log.js';
 import { createApp } from './server/app.js';
 import { listen, ListenError } from './server/listen.js';
@@ -58,8 +59,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     return 0;
   }
   let config: Config;
+  let network: ThingSpaceDispatcher;
   try {
     config = parseConfig(argv, env);
+    // The proxy and the CA file are read here, so that a bad one is a configuration error (exit 2).
+    network = createDispatcher({
+      connections: config.concurrency + 2,
+      timeoutMs: config.timeout,
+      proxyUrl: config.proxyUrl,
+      caFile: config.caFile,
+      env,
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${NAME}: configuration error: ${error.message}\n`);
@@ -68,11 +78,23 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     throw error;
   }
   const scrubber = new SecretScrubber();
+  // Proxy credentials never change while the process runs: pinned, never evicted by newer tokens.
+  for (const secret of network.secrets) scrubber.pin(secret);
   // In --once mode stdout carries the exposition, so logs go to stderr.
   const logger = createLogger(config.logLevel, scrubber, config.once ? 2 : 1);
   reportFatal = (what, error) =>
     logger.fatal({ err: error }, `${what}: ${String((error as Error)?.message ?? error)}`);
-  const exporter = new Exporter(config, { logger, scrubber, version: VERSION });
+  logger.info(
+    { proxy: network.proxy, caFile: config.caFile || undefined },
+    `network: ${network.describe()}`,
+  );
+  for (const warning of network.warnings) logger.warn(warning);
+  const exporter = new Exporter(config, {
+    logger,
+    scrubber,
+    version: VERSION,
+    dispatcher: network.dispatcher,
+  });
   if (config.once) return runOnce(exporter);
   try {
     await serve(config, exporter, logger);

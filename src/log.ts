@@ -17,16 +17,35 @@ export class SecretScrubber {
   /** Longest first, so that a secret containing another is masked whole. */
   private values: string[] = [];
   private recent: string[] = [];
+  private pinned: string[] = [];
 
   add(value: string): void {
-    if (value.length < MIN_SECRET_LENGTH) return;
-    // In a JSON line a secret with quotes or backslashes appears escaped.
-    const escaped = JSON.stringify(value).slice(1, -1);
-    const forms = escaped === value ? [value] : [value, escaped];
+    const forms = SecretScrubber.forms(value);
+    if (forms.length === 0) return;
     // Tokens are replaced every hour or so: keep the most recently added values only. Credentials are
     // added again at each login, which keeps them among the recent ones.
     this.recent = [...this.recent.filter((v) => !forms.includes(v)), ...forms].slice(-MAX_SECRETS);
-    this.values = [...this.recent].sort((a, b) => b.length - a.length);
+    this.update();
+  }
+
+  /** A secret that never changes while the process runs (proxy credentials): never evicted. */
+  pin(value: string): void {
+    for (const form of SecretScrubber.forms(value))
+      if (!this.pinned.includes(form)) this.pinned.push(form);
+    this.update();
+  }
+
+  /** In a JSON line a secret with quotes or backslashes appears escaped. */
+  private static forms(value: string): string[] {
+    if (value.length < MIN_SECRET_LENGTH) return [];
+    const escaped = JSON.stringify(value).slice(1, -1);
+    return escaped === value ? [value] : [value, escaped];
+  }
+
+  private update(): void {
+    this.values = [...new Set([...this.pinned, ...this.recent])].sort(
+      (a, b) => b.length - a.length,
+    );
   }
 
   scrub(text: string): string {

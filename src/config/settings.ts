@@ -260,7 +260,7 @@ export const SETTINGS = {
     env: 'THINGSPACE_PROXY_URL',
     default: '',
     meaning:
-      'HTTP proxy for every request to ThingSpace (http://[user:password@]host:port; the credentials are treated as a secret). Empty: HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or their lower-case forms) decide, as with curl; NO_PROXY applies either way.',
+      'HTTP(S) proxy for every request to ThingSpace (http://[user:password@]host:port, password percent-encoded; the credentials are a secret). Empty: HTTPS_PROXY, else HTTP_PROXY (lower-case forms win) decide; NO_PROXY applies either way. Read at start-up.',
     parse: parseProxyUrl,
   }),
   caFile: spec({

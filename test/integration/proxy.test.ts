@@ -344,6 +344,8 @@ withSquid('through squid with Basic auth', () => {
       [
         `--thingspace.base-url=${httpsFront.url}`,
         `--thingspace.accounts=${ACCOUNT}`,
+        // The fake serves FOTA v1 only.
+        '--thingspace.apis=v1',
         `--thingspace.proxy-url=${withCredentials}`,
         `--thingspace.ca-file=${caFile}`,
         '--log.level=debug',

@@ -202,3 +202,14 @@ describe('SecretScrubber bounds', () => {
     expect(scrubber.scrub('the-password-1')).toBe('[REDACTED]');
   });
 });
+
+describe('SecretScrubber.pin', () => {
+  it('keeps a pinned secret (proxy credentials) however many tokens come after it', () => {
+    const scrubber = new SecretScrubber();
+    scrubber.pin('proxy-Pa55word');
+    for (let i = 0; i < 500; i++) scrubber.add(`token-${i}-abcdef`);
+    expect(scrubber.scrub('via proxy-Pa55word and token-499-abcdef')).toBe(
+      'via [REDACTED] and [REDACTED]',
+    );
+  });
+});

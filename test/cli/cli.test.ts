@@ -148,3 +148,28 @@ test('serves /metrics, becomes ready after the first collection, and stops on SI
   expect(Date.now() - started).toBeLessThan(5000);
   for (const value of Object.values(CREDENTIAL_ENV)) expect(exporter.output()).not.toContain(value);
 });
+
+test('an unhandled rejection is logged through the scrubbed logger, and the process exits 70', async () => {
+  // A bug of ours, simulated: a promise rejected with nobody listening, its message carrying a secret.
+  const bug = `setTimeout(() => Promise.reject(new Error("bug while holding ${SECRETS.THINGSPACE_PASSWORD}")), 1500);`;
+  const { code, stdout, stderr } = await runProcess(
+    EXPORTER_BIN,
+    [
+      '--thingspace.base-url=http://127.0.0.1:9',
+      '--thingspace.accounts=0000000001',
+      '--web.listen-address=127.0.0.1:0',
+    ],
+    {
+      ...SECRETS,
+      NODE_OPTIONS: `--import=data:text/javascript;base64,${Buffer.from(bug).toString('base64')}`,
+    },
+  );
+  expect(code).toBe(70);
+  const fatal = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: string; msg: string })
+    .find((line) => line.level === 'fatal');
+  expect(fatal?.msg).toContain('unhandled rejection: bug while holding [REDACTED]');
+  expectNoSecret(stdout + stderr);
+});

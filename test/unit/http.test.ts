@@ -1,5 +1,9 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
-import { parseRetryAfter, throwIfTransient } from '../../src/thingspace/http.js';
+import { createSend, parseRetryAfter, throwIfTransient } from '../../src/thingspace/http.js';
 
 const NOW = Date.UTC(2024, 0, 1, 12, 0, 0);
 
@@ -45,6 +49,17 @@ describe('throwIfTransient', () => {
     return undefined;
   }
 
+  it('turns a 503 with Retry-After into a throttled error (the gate waits), without it an http error', () => {
+    expect(
+      thrown(() =>
+        throwIfTransient('reports', { status: 503, body: undefined, retryAfterSeconds: 4 }),
+      ),
+    ).toMatchObject({ kind: 'throttled', httpStatus: 503, retryAfterSeconds: 4 });
+    expect(
+      thrown(() => throwIfTransient('reports', { status: 503, body: undefined })),
+    ).toMatchObject({ kind: 'http', httpStatus: 503 });
+  });
+
   it('turns 429 into a retryable throttled error carrying Retry-After', () => {
     const error = thrown(() =>
       throwIfTransient('reports', { status: 429, body: undefined, retryAfterSeconds: 9 }),
@@ -67,5 +82,79 @@ describe('throwIfTransient', () => {
 
   it.each([200, 204, 301, 400, 401, 403, 404, 499])('leaves %d to the caller', (status) => {
     expect(thrown(() => throwIfTransient('reports', { status, body: undefined }))).toBeUndefined();
+  });
+});
+
+describe('createSend: what api_requests_total counts', () => {
+  let server: Server;
+  let agent: Agent;
+  let base: URL;
+  const answers: Record<string, (res: import('node:http').ServerResponse) => void> = {
+    '/ok': (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"a":1}'),
+    '/not-json': (res) => res.writeHead(200).end('<html>gateway page</html>'),
+    '/large': (res) => res.writeHead(200).end(`{"padding":"${'x'.repeat(4096)}"}`),
+    '/large-chunked': (res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.write(`{"padding":"${'x'.repeat(3000)}`);
+      res.end(`${'x'.repeat(3000)}"}`);
+    },
+    '/error-page': (res) => res.writeHead(502).end('<html>bad gateway</html>'),
+  };
+
+  beforeAll(async () => {
+    server = createServer((req, res) => answers[req.url ?? '']?.(res));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    agent = new Agent();
+  });
+  afterAll(async () => {
+    await agent.close();
+    server.close();
+  });
+
+  function send() {
+    const observed: string[] = [];
+    const fn = createSend({
+      baseUrl: base,
+      dispatcher: agent,
+      timeoutMs: 2000,
+      maxBodyBytes: 1024,
+      observe: (_endpoint, code) => observed.push(code),
+    });
+    return { fn, observed };
+  }
+
+  it('counts a complete JSON answer under its status', async () => {
+    const { fn, observed } = send();
+    await expect(
+      fn({ endpoint: 'reports', method: 'GET', path: '/ok', headers: {} }),
+    ).resolves.toMatchObject({
+      status: 200,
+      body: { a: 1 },
+    });
+    expect(observed).toEqual(['200']);
+  });
+
+  it.each([
+    ['/not-json', 'parse'],
+    ['/large', 'oversize'],
+    ['/large-chunked', 'oversize'],
+  ])('counts a 200 whose body failed (%s) as code="error", kind %s', async (path, kind) => {
+    const { fn, observed } = send();
+    const error = await fn({ endpoint: 'reports', method: 'GET', path, headers: {} }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ThingSpaceError);
+    expect((error as ThingSpaceError).kind).toBe(kind);
+    expect(observed).toEqual(['error']);
+  });
+
+  it('counts an error status with a non-JSON page under that status', async () => {
+    const { fn, observed } = send();
+    await expect(
+      fn({ endpoint: 'reports', method: 'GET', path: '/error-page', headers: {} }),
+    ).resolves.toMatchObject({ status: 502, body: undefined });
+    expect(observed).toEqual(['502']);
   });
 });

@@ -57,9 +57,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /build/dist ./dist
 
-# The files above stay owned by root and read-only to the process. The exporter writes nothing to
-# disk (logs go to stdout, state lives in memory), so the container runs with a read-only root
-# filesystem (`docker run --read-only`, readOnlyRootFilesystem in Kubernetes) and needs no volume.
+# The files above stay owned by root and read-only to the process, so the container runs with a
+# read-only root filesystem (`docker run --read-only`, readOnlyRootFilesystem in Kubernetes). The one
+# place the exporter writes is --storage.path (its state across restarts), a volume mounted here in
+# compose and Kubernetes: the directory belongs to the runtime user, so that a new named volume starts
+# writable (Docker copies the mount point's owner into it).
+RUN mkdir -p /var/lib/thingspace-fota-exporter && chown 1000:1000 /var/lib/thingspace-fota-exporter
 # Numeric, so Kubernetes' runAsNonRoot can check it; uid 1000 is the image's `node` user.
 USER 1000:1000
 

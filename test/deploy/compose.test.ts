@@ -89,8 +89,15 @@ function simulatorOptions() {
   return parsed.options;
 }
 
-test('the stack has the four services; exporter and simulator share the image built here', () => {
-  expect(Object.keys(services).sort()).toEqual(['exporter', 'grafana', 'prometheus', 'simulator']);
+test('the stack has its six services; exporter and simulator share the image built here', () => {
+  expect(Object.keys(services).sort()).toEqual([
+    'alert-log',
+    'alertmanager',
+    'exporter',
+    'grafana',
+    'prometheus',
+    'simulator',
+  ]);
   const exporter = service('exporter');
   const simulator = service('simulator');
   expect(exporter.build).toBe('.');

@@ -5,7 +5,7 @@
  * Anything the replay does not understand is an error, so the Dockerfile cannot drift from it.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 
 export interface Instruction {
@@ -318,6 +318,16 @@ export async function replay(
           for (const command of ins.rest.split('&&').map((c) => c.trim().replace(/\s+/g, ' '))) {
             if (SKIPPED.some((re) => re.test(command))) {
               replayed.skipped.push(command);
+              continue;
+            }
+            const directory = /^(mkdir -p|chown (\d+):(\d+)) (\/[\w./-]+)$/.exec(command);
+            if (directory) {
+              // Absolute paths of the image, made inside the replayed root.
+              const path = inside(replayed.root, directory[4]!);
+              if (directory[1] === 'mkdir -p') mkdirSync(path, { recursive: true });
+              else if (process.getuid?.() === 0)
+                chownSync(path, Number(directory[2]), Number(directory[3]));
+              replayed.ran.push(command);
               continue;
             }
             if (!REPLAYED.some((re) => re.test(command))) {

@@ -166,7 +166,12 @@ test('the stages are node 20 images and run the steps the issue asks for', () =>
   // The replay runs the host's node: it must be the same major version as the image's.
   expect(process.versions.node.split('.')[0]).toBe('20');
   expect(build.ran).toEqual([expect.stringMatching(/^npm ci\b/), 'npm run build']);
-  expect(runtime.ran).toEqual([expect.stringMatching(/^npm ci .*--omit=dev/)]);
+  expect(runtime.ran).toEqual([
+    expect.stringMatching(/^npm ci .*--omit=dev/),
+    // The --storage.path mount point, owned by the runtime user.
+    'mkdir -p /var/lib/thingspace-fota-exporter',
+    'chown 1000:1000 /var/lib/thingspace-fota-exporter',
+  ]);
   expect(runtime.skipped).toEqual(['npm cache clean --force']);
   expect(runtime.env.NODE_ENV).toBe('production');
   expect(runtime.user).toMatch(/^[1-9]\d*(:\d+)?$/); // numeric and not root

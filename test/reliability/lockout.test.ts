@@ -3,9 +3,14 @@
  * user until it restarts): at most one login per interval after a rejection, none at all after
  * --thingspace.max-login-failures in a row, a clear error line and thingspace_fota_login_blocked 1, and
  * logins again only after a restart or a change of the credentials. The simulator must never lock.
+ *
+ * With --storage.path the count survives restarts: restarting with the same wrong password never reaches
+ * the simulator's fifth failure, and only new credentials (or removing the state file) lift a block.
+ * Those tests need the exporter wiring of src/storage (cli.ts loads the store, exporter.ts passes it to the
+ * Authenticator with onBlocked → thingspace_fota_login_blocked); without it the flag is ignored and they fail.
  */
 import { jest } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -24,8 +29,9 @@ import {
   waitForFreshCollection,
   type ExporterProcess,
 } from '../support/faults.js';
-import { killAll, startExporterProcess } from '../support/process.js';
-import { SIMULATOR_ENV } from '../support/simulator.js';
+import { EXPORTER_BIN, killAll, startExporterProcess, startProcess } from '../support/process.js';
+import { SIMULATOR_ENV, startSimulatorProcess } from '../support/simulator.js';
+import { STATE_FILE } from '../../src/storage/store.js';
 
 jest.setTimeout(60_000);
 
@@ -222,4 +228,169 @@ test('blocked, then the password file changed to other wrong passwords: one more
   expect(stats.login).toMatchObject({ consecutiveFailures: 4, locked: false });
   expect(count(stats, 'session_login', '400')).toBe(4);
   expect(value(await scrape(exporter), 'thingspace_fota_login_blocked')).toBe(1);
+});
+
+describe('restarts with --storage.path', () => {
+  const WRONG = { ...SIMULATOR_ENV, THINGSPACE_PASSWORD: 'wrong-password-1' };
+
+  async function simulator() {
+    const sim = await startSimulatorProcess(['--tick', '0', ...DATA]);
+    const truth = await sim.truth();
+    return { sim, truth, accounts: Object.keys(truth.accounts) };
+  }
+
+  function exporterOf(
+    sim: { url: string },
+    accounts: string[],
+    env: Record<string, string>,
+    storage?: string,
+  ) {
+    return startExporterProcess(
+      [
+        `--thingspace.base-url=${sim.url}`,
+        `--thingspace.accounts=${accounts.join(',')}`,
+        '--collector.interval=1s',
+        ...(storage ? [`--storage.path=${storage}`] : []),
+      ],
+      env,
+    );
+  }
+
+  /** The first message of a collection's auth failures (the summary groups failures by kind). */
+  const authFailure = (l: Record<string, unknown>): string | undefined =>
+    l.msg === 'collection finished'
+      ? (l.failures as Record<string, { message: string }> | undefined)?.auth?.message
+      : undefined;
+
+  const refusedBlocked = (l: Record<string, unknown>) =>
+    authFailure(l)?.includes('login blocked') ?? false;
+
+  /** A login was rejected, or refused because of a block: what each run is waited for. */
+  const loginOutcome = (l: Record<string, unknown>) =>
+    (l.level === 'error' && String(l.msg).startsWith('ThingSpace rejected')) || refusedBlocked(l);
+
+  /**
+   * Six runs, each stopped once it has either had a login rejected or refused one because of a block:
+   * a crash loop, or an operator restarting in the hope that it helps.
+   */
+  async function sixRuns(storage: string | undefined) {
+    const { sim, accounts } = await simulator();
+    const runs: { rejected: number; refusal?: string; blockedGauge?: number }[] = [];
+    for (let i = 0; i < 6; i++) {
+      const exporter = await exporterOf(sim, accounts, WRONG, storage);
+      await exporter.waitForLine(loginOutcome, 20_000);
+      const refusal = logLines(exporter).find(refusedBlocked);
+      runs.push({
+        rejected: rejectionLines(exporter).length,
+        ...(refusal && {
+          refusal: authFailure(refusal),
+          blockedGauge: value(await scrape(exporter), 'thingspace_fota_login_blocked'),
+        }),
+      });
+      expect(await exporter.stop()).toBe(0);
+    }
+    return { stats: await simStats(sim), runs };
+  }
+
+  test('six restarts with the same wrong password: the simulator sees three failures, never five', async () => {
+    const storage = join(dir, 'state');
+    const { stats, runs } = await sixRuns(storage);
+    reportFigures('lockout: six restarts with --storage.path', {
+      runs,
+      simulatorLogin: stats.login,
+    });
+    expect(count(stats, 'session_login', '400')).toBe(3);
+    expect(stats.login).toMatchObject({ consecutiveFailures: 3, locked: false });
+    expect(runs.reduce((sum, r) => sum + r.rejected, 0)).toBe(3);
+    // once blocked, every later run refuses at once and says so
+    expect(runs.at(-1)).toEqual({
+      rejected: 0,
+      refusal: expect.stringMatching(
+        /^login blocked after 3 rejected logins in a row.*a restart does not lift the block$/,
+      ),
+      blockedGauge: 1,
+    });
+    const text = readFileSync(join(storage, STATE_FILE), 'utf8');
+    for (const secret of [...Object.values(SIMULATOR_ENV), WRONG.THINGSPACE_PASSWORD]) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  // The same runs without the flag: what the issue describes, and the proof that the test above can fail.
+  test('without --storage.path each restart gets a fresh attempt, and the fifth locks the user', async () => {
+    const { stats, runs } = await sixRuns(undefined);
+    reportFigures('lockout: six restarts without --storage.path', {
+      runs,
+      simulatorLogin: stats.login,
+    });
+    expect(stats.login.locked).toBe(true);
+  });
+
+  test('blocked with --storage.path, then restarted with the right password: logs in, data exact, the user forgotten', async () => {
+    const storage = join(dir, 'state');
+    const { sim, truth, accounts } = await simulator();
+    const wrong = await exporterOf(sim, accounts, WRONG, storage);
+    await waitUntilBlocked(wrong);
+    expect(String(blockedLine(wrong)?.msg)).toMatch(
+      /no more logins until the credentials change \(the count is kept in --storage.path, so a restart does not lift the block/,
+    );
+    expect(await wrong.stop()).toBe(0);
+
+    const right = await exporterOf(sim, accounts, SIMULATOR_ENV, storage);
+    await waitForCollection(right, 1);
+    const samples = await scrape(right);
+    expectAllExact(samples, truth, accounts);
+    expect(value(samples, 'thingspace_fota_login_blocked')).toBe(0);
+    expect((await simStats(sim)).login).toMatchObject({ consecutiveFailures: 0, locked: false });
+    expect(await right.stop()).toBe(0);
+    const state = JSON.parse(readFileSync(join(storage, STATE_FILE), 'utf8')) as {
+      sections: { lockout: { users: object } };
+    };
+    expect(state.sections.lockout.users).toEqual({});
+  });
+
+  test('a damaged state file: the exporter serves and says why, but never logs in until the file is removed', async () => {
+    const storage = join(dir, 'state');
+    mkdirSync(storage);
+    writeFileSync(join(storage, STATE_FILE), '{"format": "thingspace-fota-exporter/state", "vers');
+    const { sim, truth, accounts } = await simulator();
+    const exporter = await exporterOf(sim, accounts, SIMULATOR_ENV, storage);
+    await waitForCollection(exporter, 2);
+    for (const collection of logLines(exporter).filter((l) => l.msg === 'collection finished')) {
+      expect(authFailure(collection)).toMatch(/^login blocked: .*state\.json is not valid JSON/);
+    }
+    const damaged = logLines(exporter).find((l) =>
+      String(l.msg).startsWith('the state file could not be used'),
+    );
+    expect(damaged).toMatchObject({ level: 'error', problem: 'is not valid JSON' });
+    const stats = await simStats(sim);
+    expect(countAll(stats, 'oauth_token') + countAll(stats, 'session_login')).toBe(0);
+    const samples = await scrape(exporter);
+    expect(value(samples, 'thingspace_fota_login_blocked')).toBe(1);
+    expect(await exporter.stop()).toBe(0);
+
+    rmSync(join(storage, STATE_FILE));
+    const after = await exporterOf(sim, accounts, SIMULATOR_ENV, storage);
+    await waitForCollection(after, 1);
+    expectAllExact(await scrape(after), truth, accounts);
+  });
+
+  test('a --storage.path the exporter cannot write: configuration error, exit 2, naming the flag', async () => {
+    const storage = join(dir, 'read-only');
+    mkdirSync(storage);
+    chmodSync(dir, 0o755);
+    chmodSync(storage, 0o555);
+    // as root, the directory must belong to someone else to be read-only: run as nobody
+    const ids = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const p = startProcess(
+      EXPORTER_BIN,
+      ['--thingspace.accounts=0000000001-00001', `--storage.path=${storage}`],
+      SIMULATOR_ENV,
+      ids,
+    );
+    expect(await p.exited).toBe(2);
+    expect(p.stderr.join('')).toBe(
+      `thingspace-fota-exporter: configuration error: --storage.path (STORAGE_PATH): directory ${JSON.stringify(storage)} is not writable (EACCES)\n`,
+    );
+  });
 });

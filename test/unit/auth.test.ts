@@ -1,5 +1,13 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '../../src/config/settings.js';
+import type { Clock as AuthClock } from '../../src/clock.js';
+import { STATE_FILE, StateStore } from '../../src/storage/store.js';
 import { Authenticator, type LoginKind, type Tokens } from '../../src/thingspace/auth.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
+import type { Send } from '../../src/thingspace/http.js';
 import {
   BEARER_FAULT,
   deferred,
@@ -14,39 +22,89 @@ import {
 } from './fake-send.js';
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const BACKOFF_MS = 5 * MINUTE;
+
+/**
+ * The authenticator's clock over the fake's (which is real elapsed time): monotonic time follows it from
+ * another origin, and wall time follows it too but can be stepped, as NTP or an operator would.
+ */
+interface SteppableClock extends AuthClock {
+  stepWall(ms: number): void;
+}
+
+function steppable(elapsed: Clock): SteppableClock {
+  const origin = elapsed.now();
+  let step = 0;
+  return {
+    wallMs: () => elapsed.now() + step,
+    monotonicMs: () => elapsed.now() - origin + 1234.5,
+    stepWall: (ms) => {
+      step += ms;
+    },
+  };
+}
 
 interface Setup {
   clock: Clock;
+  authClock: SteppableClock;
   fake: FakeThingSpace;
   auth: Authenticator;
   creds: { clientId: string; clientSecret: string; username: string; password: string };
   secrets: string[];
   rejections: { kind: LoginKind; consecutive: number; blocked: boolean }[];
+  blockedCalls: boolean[];
   successes: () => number;
 }
 
-function setup(options: { maxLoginFailures?: number; wrongPassword?: boolean } = {}): Setup {
-  const clock = fakeClock();
-  const fake = new FakeThingSpace(clock);
-  const creds = { ...fake.correct };
+interface SetupOptions {
+  maxLoginFailures?: number;
+  wrongPassword?: boolean;
+  store?: StateStore;
+  /** Share the fake ThingSpace (and its clock) of an earlier setup: a restarted exporter. */
+  after?: Setup;
+  /** What the authenticator sends through, given the fake ThingSpace; the fake itself by default. */
+  send?: (fake: FakeThingSpace) => Send;
+  /** Wall clock offset from real time when the authenticator starts (a clock stepped between restarts). */
+  wallStep?: number;
+}
+
+function setup(options: SetupOptions = {}): Setup {
+  const clock = options.after?.clock ?? fakeClock();
+  const fake = options.after?.fake ?? new FakeThingSpace(clock);
+  const authClock = steppable(clock);
+  authClock.stepWall(options.wallStep ?? 0);
+  const creds = options.after ? options.after.creds : { ...fake.correct };
   if (options.wrongPassword) creds.password = 'pw-wrong-1';
   const secrets: string[] = [];
   const rejections: Setup['rejections'] = [];
+  const blockedCalls: boolean[] = [];
   let successes = 0;
   const auth = new Authenticator({
-    send: fake.send,
+    send: options.send ? options.send(fake) : fake.send,
     retry: instantRetry(3),
     credentials: mutableCredentials(creds),
-    now: clock.now,
+    clock: authClock,
     loginBackoffMs: BACKOFF_MS,
     maxLoginFailures: options.maxLoginFailures ?? 3,
+    store: options.store,
     onSecret: (value) => secrets.push(value),
     onLoginRejected: (kind, consecutive, blocked) =>
       rejections.push({ kind, consecutive, blocked }),
     onLoginSucceeded: () => successes++,
+    onBlocked: (blocked) => blockedCalls.push(blocked),
   });
-  return { clock, fake, auth, creds, secrets, rejections, successes: () => successes };
+  return {
+    clock,
+    authClock,
+    fake,
+    auth,
+    creds,
+    secrets,
+    rejections,
+    blockedCalls,
+    successes: () => successes,
+  };
 }
 
 async function authError(promise: Promise<Tokens>): Promise<ThingSpaceError> {
@@ -517,5 +575,453 @@ describe('Authenticator: a stale bearer token on session_login', () => {
     const logins = fake.requests.filter((r) => r.endpoint === 'session_login');
     expect(logins.at(-1)!.headers.authorization).toBe(`Bearer ${second.bearer}`);
     expect(fake.count('session_login')).toBe(2);
+  });
+});
+
+describe('Authenticator: token refresh race', () => {
+  /**
+   * A send that stops each session_login at a gate once the fake has the request: the test decides what
+   * happens in between (here: a concurrent request invalidating the bearer) and then lets it answer.
+   */
+  function gatedLogin() {
+    let gate: ReturnType<typeof deferred> | undefined;
+    let arrived: ReturnType<typeof deferred> = deferred();
+    const loginsSeen: string[] = [];
+    const wrap =
+      (fake: FakeThingSpace): Send =>
+      async (req) => {
+        if (req.endpoint === 'session_login' && gate) {
+          loginsSeen.push(req.headers.authorization!.replace(/^Bearer /, ''));
+          arrived.release();
+          await gate.promise;
+        }
+        return fake.send(req);
+      };
+    return {
+      wrap,
+      loginsSeen,
+      hold() {
+        gate = deferred();
+        arrived = deferred();
+        return { arrived: arrived.promise, release: gate.release };
+      },
+    };
+  }
+
+  it('a bearer invalidated between the bearer request and the session login does not fail the refresh', async () => {
+    const gated = gatedLogin();
+    const { auth, fake } = setup({ send: gated.wrap });
+    const held = gated.hold();
+    const waiting = Array.from({ length: 5 }, () => auth.tokens());
+    await held.arrived;
+    // the bearer was just obtained; a request that carried it is answered with a gateway fault meanwhile
+    const bearer = gated.loginsSeen[0]!;
+    auth.invalidate('bearer', bearer);
+    held.release();
+
+    const results = await Promise.allSettled(waiting);
+    for (const result of results) {
+      expect(result).toEqual({
+        status: 'fulfilled',
+        value: { bearer, session: fake.sessions[0] },
+      });
+    }
+    expect(fake.count('oauth_token')).toBe(1);
+    expect(fake.count('session_login')).toBe(1);
+
+    // the invalidation is honoured: the next call renews the bearer and keeps the session
+    const next = await auth.tokens();
+    expect(next.bearer).not.toBe(bearer);
+    expect(next.session).toBe(fake.sessions[0]);
+    expect(fake.count('oauth_token')).toBe(2);
+    expect(fake.count('session_login')).toBe(1);
+  });
+
+  it('a session renewal with a cached bearer survives that bearer being invalidated meanwhile', async () => {
+    const gated = gatedLogin();
+    const { auth, fake, clock } = setup({ send: gated.wrap });
+    const first = await auth.tokens();
+    clock.advance(SESSION_IDLE_LIMIT_MS); // the session is idle too long, the bearer still good
+
+    const held = gated.hold();
+    const waiting = auth.tokens();
+    await held.arrived;
+    auth.invalidate('bearer', first.bearer);
+    held.release();
+
+    expect(await waiting).toEqual({ bearer: first.bearer, session: fake.sessions[1] });
+    expect(fake.count('session_login')).toBe(2);
+  });
+});
+
+describe('Authenticator: a wall clock that steps', () => {
+  it.each([
+    ['back', -HOUR],
+    ['forward', HOUR],
+  ])(
+    'the login backoff is exactly loginBackoffMs of real time when the wall clock steps %s by an hour',
+    async (_direction, step) => {
+      const { fake, auth, clock, authClock } = setup({ wrongPassword: true });
+      await authError(auth.tokens());
+      expect(fake.count('session_login')).toBe(1);
+      authClock.stepWall(step);
+      clock.advance(BACKOFF_MS - 1);
+      expect((await authError(auth.tokens())).message).toMatch(/not logging in for another 1s/);
+      expect(fake.count('session_login')).toBe(1);
+      clock.advance(1);
+      await authError(auth.tokens());
+      expect(fake.count('session_login')).toBe(2);
+    },
+  );
+
+  it.each([
+    ['back', -2 * HOUR],
+    ['forward', 2 * HOUR],
+  ])('token lifetimes ignore a wall clock stepped %s', async (_direction, step) => {
+    const { fake, auth, clock, authClock } = setup();
+    const first = await auth.tokens();
+    authClock.stepWall(step);
+    expect(await auth.tokens()).toEqual(first);
+    expect(fake.requests).toHaveLength(2);
+    // and real time still ends them: the session after its idle limit, the bearer after its hour
+    clock.advance(SESSION_IDLE_LIMIT_MS);
+    const second = await auth.tokens();
+    expect(second.session).not.toBe(first.session);
+    expect(fake.sessionValid(second.session)).toBe(true);
+    expect(second.bearer).toBe(first.bearer);
+    clock.advance(HOUR - SESSION_IDLE_LIMIT_MS);
+    auth.touchSession(second.session);
+    expect(fake.bearerValid((await auth.tokens()).bearer)).toBe(true);
+    expect(fake.count('oauth_token')).toBe(2);
+  });
+});
+
+describe('Authenticator: configuration errors', () => {
+  it('an unreadable *_FILE secret fails with kind config and sends nothing', async () => {
+    const clock = fakeClock();
+    const fake = new FakeThingSpace(clock);
+    const credentials = mutableCredentials({ ...fake.correct });
+    credentials.password = {
+      source: 'THINGSPACE_PASSWORD_FILE',
+      read: () => {
+        throw new ConfigError('THINGSPACE_PASSWORD_FILE: cannot read "/run/secrets/pw" (ENOENT)');
+      },
+    };
+    const auth = new Authenticator({
+      send: fake.send,
+      retry: instantRetry(3),
+      credentials,
+      clock: steppable(clock),
+      loginBackoffMs: BACKOFF_MS,
+      maxLoginFailures: 3,
+      onSecret: () => undefined,
+      onLoginRejected: () => undefined,
+      onLoginSucceeded: () => undefined,
+    });
+    const error = await authError(auth.tokens());
+    expect(error.kind).toBe('config');
+    expect(error.message).toContain('THINGSPACE_PASSWORD_FILE');
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
+/**
+ * ThingSpace as it counts per user: each username has its own run of failed logins, reset by a success,
+ * and is locked at five. `passwords` are the users that exist.
+ */
+function perUserLogins(fake: FakeThingSpace, passwords: Record<string, string>) {
+  const failures = new Map<string, number>();
+  const locked = new Set<string>();
+  fake.override.session_login = (req) => {
+    const { username, password } = JSON.parse(req.body!) as Record<string, string>;
+    if (!locked.has(username!) && passwords[username!] === password) {
+      failures.set(username!, 0);
+      return {
+        status: 200,
+        body: { sessionToken: `session-of-${username}-${fake.requests.length}` },
+      };
+    }
+    const n = (failures.get(username!) ?? 0) + 1;
+    failures.set(username!, n);
+    if (n >= 5) locked.add(username!);
+    return { status: 400, body: LOGIN_REJECTED };
+  };
+  return { failures, locked };
+}
+
+describe('Authenticator: lockout memory per user', () => {
+  it('switching to another user and back keeps the first user’s count, even after the other logs in', async () => {
+    const { fake, auth, clock, creds } = setup({ maxLoginFailures: 3 });
+    const thingspace = perUserLogins(fake, { 'user-a': 'pw-a', 'user-b': 'pw-b' });
+    Object.assign(creds, { username: 'user-a', password: 'wrong-a' });
+    for (let i = 0; i < 2; i++) {
+      await authError(auth.tokens());
+      clock.advance(BACKOFF_MS);
+    }
+    Object.assign(creds, { username: 'user-b', password: 'wrong-b' });
+    await authError(auth.tokens());
+    creds.password = 'pw-b';
+    const good = await auth.tokens();
+    auth.invalidate('session', good.session);
+
+    Object.assign(creds, { username: 'user-a', password: 'wrong-a' });
+    for (let i = 0; i < 20; i++) {
+      await authError(auth.tokens()).catch(() => undefined);
+      clock.advance(BACKOFF_MS);
+    }
+    expect(thingspace.failures.get('user-a')).toBe(3);
+    expect(thingspace.locked.size).toBe(0);
+    expect(auth.blocked).toBe(true);
+  });
+
+  it('a user one failure short of the lock gets no attempt with any credentials after a switch away and back', async () => {
+    const { fake, auth, clock, creds } = setup({ maxLoginFailures: 4 });
+    const thingspace = perUserLogins(fake, { 'user-a': 'pw-a', 'user-b': 'pw-b' });
+    Object.assign(creds, { username: 'user-a', password: 'wrong-a' });
+    for (let i = 0; i < 10; i++) {
+      await authError(auth.tokens()).catch(() => undefined);
+      clock.advance(BACKOFF_MS);
+    }
+    expect(thingspace.failures.get('user-a')).toBe(4);
+    Object.assign(creds, { username: 'user-b', password: 'pw-b' });
+    auth.invalidate('session', (await auth.tokens()).session);
+    Object.assign(creds, { username: 'user-a', password: 'pw-a' });
+    await expect(auth.tokens()).rejects.toThrow('one more would lock it');
+    expect(thingspace.failures.get('user-a')).toBe(4);
+  });
+
+  it('the blocked state follows the user: lifted on a switch away, back on a switch back, without a request', async () => {
+    const { fake, auth, creds, blockedCalls } = setup({ maxLoginFailures: 1 });
+    perUserLogins(fake, { 'user-a': 'pw-a', 'user-b': 'pw-b' });
+    Object.assign(creds, { username: 'user-a', password: 'wrong-a' });
+    await authError(auth.tokens());
+    expect(blockedCalls).toEqual([true]);
+    Object.assign(creds, { username: 'user-b', password: 'pw-b' });
+    const good = await auth.tokens();
+    expect(blockedCalls).toEqual([true, false]);
+    auth.invalidate('session', good.session);
+    Object.assign(creds, { username: 'user-a', password: 'wrong-a' });
+    const requests = fake.requests.length;
+    expect((await authError(auth.tokens())).message).toMatch(/login blocked/);
+    expect(fake.requests.length).toBe(requests);
+    expect(blockedCalls).toEqual([true, false, true]);
+    expect(auth.blocked).toBe(true);
+  });
+});
+
+describe('Authenticator: lockout memory in --storage.path', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'auth-store-'));
+  });
+  const stores: StateStore[] = [];
+  afterEach(async () => {
+    // writes after an answer are not awaited by the authenticator: let them land before removing the dir
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const load = () => {
+    const store = StateStore.load(dir);
+    stores.push(store);
+    return store;
+  };
+  const stateFile = () =>
+    JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as {
+      damaged?: unknown;
+      sections: { lockout: { users: Record<string, { failures: number }> } };
+    };
+  const users = () => Object.values(stateFile().sections.lockout.users);
+
+  /** A new process over the same ThingSpace, the same credentials and the same directory. */
+  const restart = (previous: Setup, options: Omit<SetupOptions, 'after' | 'store'> = {}) =>
+    setup({ maxLoginFailures: 3, ...options, after: previous, store: load() });
+
+  it('six restarts with the same wrong password, each trying at once: ThingSpace sees maxLoginFailures failures, never five', async () => {
+    let run = setup({ wrongPassword: true, store: load() });
+    const messages: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) run = restart(run);
+      for (let j = 0; j < 3; j++) messages.push((await authError(run.auth.tokens())).message);
+      run.clock.advance(BACKOFF_MS);
+    }
+    expect(run.fake.count('session_login')).toBe(3);
+    expect(run.fake.consecutiveFailedLogins).toBe(3);
+    expect(run.fake.locked).toBe(false);
+    expect(messages.at(-1)).toMatch(
+      /login blocked after 3 rejected logins in a row.*a restart does not lift the block/,
+    );
+    expect(run.auth.blocked).toBe(true);
+    expect(run.blockedCalls).toEqual([true]);
+  });
+
+  it('without a store each restart starts from zero: the behaviour --storage.path exists to avoid', async () => {
+    let run = setup({ wrongPassword: true });
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) run = setup({ after: run });
+      await authError(run.auth.tokens());
+      run.clock.advance(BACKOFF_MS);
+    }
+    expect(run.fake.locked).toBe(true);
+  });
+
+  it('a restart keeps the backoff, counted from the rejection’s wall time', async () => {
+    const first = setup({ wrongPassword: true, store: load() });
+    await authError(first.auth.tokens());
+    first.clock.advance(MINUTE);
+    const second = restart(first);
+    expect((await authError(second.auth.tokens())).message).toMatch(/another 240s/);
+    second.clock.advance(BACKOFF_MS - MINUTE - 1);
+    await authError(second.auth.tokens());
+    expect(second.fake.count('session_login')).toBe(1);
+    second.clock.advance(1);
+    await authError(second.auth.tokens());
+    expect(second.fake.count('session_login')).toBe(2);
+  });
+
+  it('a wall clock stepped back across a restart does not stretch the backoff beyond its length', async () => {
+    const first = setup({ wrongPassword: true, store: load() });
+    await authError(first.auth.tokens());
+    first.clock.advance(MINUTE);
+    // the rejection now looks an hour in the future: waited for from now, once
+    const second = restart(first, { wallStep: -HOUR });
+    second.clock.advance(BACKOFF_MS - 1);
+    expect((await authError(second.auth.tokens())).message).toMatch(/not logging in/);
+    second.clock.advance(1);
+    await authError(second.auth.tokens());
+    expect(second.fake.count('session_login')).toBe(2);
+  });
+
+  it('after a persisted block, new credentials get their one attempt and a success clears the user', async () => {
+    let run = setup({ wrongPassword: true, store: load() });
+    for (let i = 0; i < 4; i++) {
+      run = restart(run);
+      await authError(run.auth.tokens());
+      run.clock.advance(BACKOFF_MS);
+    }
+    expect(run.fake.count('session_login')).toBe(3);
+    expect(users()).toEqual([expect.objectContaining({ failures: 3 })]);
+    run.creds.password = run.fake.correct.password;
+    const store = load();
+    run = setup({ maxLoginFailures: 3, after: run, store });
+    await run.auth.tokens();
+    expect(run.fake.count('session_login')).toBe(4);
+    await store.close();
+    expect(users()).toEqual([]);
+    expect(run.fake.consecutiveFailedLogins).toBe(0);
+  });
+
+  it('the state file holds no credential, nor a fast hash of one', async () => {
+    const run = setup({ wrongPassword: true, store: load() });
+    await authError(run.auth.tokens());
+    const { clientId, clientSecret, username, password } = run.creds;
+    const text = readFileSync(join(dir, STATE_FILE), 'utf8');
+    const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+    const forbidden = [
+      clientId,
+      clientSecret,
+      username,
+      password,
+      Buffer.from(`${clientId}:${clientSecret}`).toString('base64'),
+      Buffer.from(password).toString('base64'),
+      sha256(password),
+      sha256(username),
+      // the in-memory fingerprint the exporter used before
+      createHash('sha256')
+        .update(`${clientId}\0${clientSecret}\0${username}\0${password}\0`)
+        .digest('hex'),
+      sha256(`${username}\0`),
+    ];
+    for (const value of forbidden) expect(text).not.toContain(value);
+    expect(users()).toEqual([expect.objectContaining({ failures: 1 })]);
+  });
+
+  it('an attempt is on disk before it is sent: a process killed while waiting still counted it', async () => {
+    let release!: () => void;
+    let arrived!: () => void;
+    const atThingSpace = new Promise<void>((resolve) => (arrived = resolve));
+    const answer = new Promise<void>((resolve) => (release = resolve));
+    const run = setup({
+      wrongPassword: true,
+      store: load(),
+      send: (fake) => async (req) => {
+        if (req.endpoint === 'session_login') {
+          arrived();
+          await answer;
+        }
+        return fake.send(req);
+      },
+    });
+    const pending = authError(run.auth.tokens());
+    await atThingSpace;
+    expect(users()).toEqual([expect.objectContaining({ failures: 1 })]);
+    // what a restarted process would do now: nothing until the backoff has passed
+    const reborn = restart(run);
+    expect((await authError(reborn.auth.tokens())).message).toMatch(/not logging in/);
+    release();
+    await pending;
+    expect(run.fake.count('session_login')).toBe(1);
+  });
+
+  it('an attempt that got no verdict (5xx until the retries ran out) is taken back on disk', async () => {
+    const store = load();
+    const run = setup({ store });
+    run.fake.override.session_login = () => ({ status: 503, body: undefined });
+    const error = await authError(run.auth.tokens());
+    expect(error.kind).toBe('http');
+    await store.close();
+    expect(users()).toEqual([]);
+    expect(run.rejections).toEqual([]);
+  });
+
+  it('when the attempt cannot be written first, the login is not sent (kind config)', async () => {
+    const store = load();
+    const run = setup({ store });
+    rmSync(dir, { recursive: true, force: true });
+    writeFileSync(dir, 'the directory went away\n');
+    const error = await authError(run.auth.tokens());
+    expect(error.kind).toBe('config');
+    expect(error.message).toMatch(/not logging in: the attempt could not be recorded first/);
+    expect(run.fake.requests).toHaveLength(0);
+  });
+
+  it('a damaged state file: no login at all, across restarts, until the file is removed', async () => {
+    writeFileSync(join(dir, STATE_FILE), '{"format": "thingspace-fota-exporter/state", "ver');
+    let run = setup({ store: load() });
+    const error = await authError(run.auth.tokens());
+    expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(/login blocked: .*state\.json is not valid JSON/);
+    expect(run.blockedCalls).toEqual([true]);
+    run = restart(run);
+    await authError(run.auth.tokens());
+    expect(run.fake.requests).toHaveLength(0);
+    expect(stateFile().damaged).toBeDefined();
+
+    rmSync(join(dir, STATE_FILE));
+    run = restart(run);
+    await run.auth.tokens();
+    expect(run.fake.count('session_login')).toBe(1);
+  });
+
+  it('an unreadable lockout section blocks logins and is left as it is on disk', async () => {
+    const section = { salt: 'not enough', kdf: {}, users: {} };
+    writeFileSync(
+      join(dir, STATE_FILE),
+      JSON.stringify({
+        format: 'thingspace-fota-exporter/state',
+        version: 1,
+        writtenAt: new Date().toISOString(),
+        sections: { lockout: section },
+      }),
+    );
+    const store = load();
+    const run = setup({ store });
+    expect((await authError(run.auth.tokens())).message).toMatch(
+      /lockout section of .* has no usable salt/,
+    );
+    store.section('other').set({ kept: true });
+    await store.save();
+    expect(stateFile().sections.lockout).toEqual(section);
+    expect(run.fake.requests).toHaveLength(0);
   });
 });

@@ -11,6 +11,7 @@ import { Exporter } from './exporter.js';
 import { createDispatcher, type ThingSpaceDispatcher } from './thingspace/dispatcher.js';
 import { createLogger, SecretScrubber, type Logger } from './log.js';
 import { createApp } from './server/app.js';
+import { StateStore, StorageError } from './storage/store.js';
 import { listen, ListenError } from './server/listen.js';
 import { WebConfigError } from './server/web-config.js';
 import { VERSION } from './version.js';
@@ -89,11 +90,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     `network: ${network.describe()}`,
   );
   for (const warning of network.warnings) logger.warn(warning);
+  let store: StateStore | undefined;
+  if (config.storagePath !== '') {
+    try {
+      store = StateStore.load(config.storagePath, { logger });
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      process.stderr.write(
+        `${NAME}: configuration error: ${describeSetting(SETTINGS.storagePath)}: ${error.message}\n`,
+      );
+      await network.dispatcher.destroy().catch(() => undefined);
+      return 2;
+    }
+  }
   const exporter = new Exporter(config, {
     logger,
     scrubber,
     version: VERSION,
     dispatcher: network.dispatcher,
+    store,
   });
   if (config.once) return runOnce(exporter);
   try {

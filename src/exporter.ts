@@ -14,6 +14,7 @@ import type { Logger, SecretScrubber } from './log.js';
 import { Exposition } from './metrics/exposition.js';
 import { LiveMetrics } from './metrics/live.js';
 import { renderEntered, renderSnapshot } from './metrics/render.js';
+import type { StateStore } from './storage/store.js';
 import { Authenticator } from './thingspace/auth.js';
 import { ThingSpaceClient } from './thingspace/client.js';
 import { gatedSend, ThrottleGate } from './thingspace/gate.js';
@@ -27,6 +28,8 @@ export interface ExporterDeps {
   /** Injected by tests; by default one keep-alive pool per origin, sized for the concurrency. */
   dispatcher?: Dispatcher;
   clock?: Clock;
+  /** The --storage.path store, loaded by the command; absent: memory only, as before. */
+  store?: StateStore;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
@@ -127,7 +130,8 @@ export class Exporter {
         username: config.username,
         password: config.password,
       },
-      now: () => clock.wallMs(),
+      clock,
+      store: deps.store,
       loginBackoffMs: config.interval,
       maxLoginFailures: config.maxLoginFailures,
       onSecret: (value) => scrubber.add(value),
@@ -136,7 +140,9 @@ export class Exporter {
         if (blocked) {
           logger.error(
             { kind, consecutive },
-            `ThingSpace rejected ${consecutive} logins in a row: no more logins until the credentials change or the exporter restarts (five failures lock the user)`,
+            deps.store?.persistent
+              ? `ThingSpace rejected ${consecutive} logins in a row: no more logins until the credentials change (the count is kept in --storage.path, so a restart does not lift the block; five failures lock the user)`
+              : `ThingSpace rejected ${consecutive} logins in a row: no more logins until the credentials change or the exporter restarts (five failures lock the user)`,
           );
         } else {
           logger.error(
@@ -146,6 +152,7 @@ export class Exporter {
         }
       },
       onLoginSucceeded: () => this.live.loginSucceeded(),
+      onBlocked: (blocked) => this.live.setLoginBlocked(blocked),
     });
     this.collector = new Collector(
       {
@@ -233,5 +240,6 @@ export class Exporter {
   async stop(): Promise<void> {
     this.loop.stop();
     await this.dispatcher.destroy().catch(() => undefined);
+    await this.deps.store?.close();
   }
 }

@@ -116,6 +116,11 @@ export class LiveMetrics {
     this.loginBlocked.set(0);
   }
 
+  /** Logins refused until the credentials change (or the state file is removed), or no longer. */
+  setLoginBlocked(blocked: boolean): void {
+    this.loginBlocked.set(blocked ? 1 : 0);
+  }
+
   render(): Promise<string> {
     return this.registry.metrics();
   }

@@ -46,11 +46,6 @@ export interface AuthDeps {
   credentials: Credentials;
   /** Monotonic time for token lifetimes and the backoff; wall time only for persisted rejection times. */
   clock?: Clock;
-  /**
-   * TRANSITIONAL, for callers not yet passing `clock`: one time source used as both clocks (the old
-   * behaviour, stepped wall time included). Ignored when `clock` is given; to be removed once they pass it.
-   */
-  now?: () => number;
   loginBackoffMs: number;
   maxLoginFailures: number;
   /**
@@ -103,9 +98,7 @@ export class Authenticator {
   private blockedNow = false;
 
   constructor(private readonly deps: AuthDeps) {
-    const now = deps.now;
-    this.clock =
-      deps.clock ?? (now ? { wallMs: () => now(), monotonicMs: () => now() } : systemClock);
+    this.clock = deps.clock ?? systemClock;
     this.lockout = new LockoutMemory(deps.store, this.clock);
   }
 

@@ -38,7 +38,7 @@ function setup(maxRetries = 3, budgetMs = Infinity) {
     send,
     retry,
     credentials: mutableCredentials({ ...fake.correct }),
-    now: clock.now,
+    clock: { wallMs: clock.now, monotonicMs: clock.now },
     loginBackoffMs: 5 * MINUTE,
     maxLoginFailures: 3,
     onSecret: () => undefined,

@@ -14,8 +14,14 @@ export const RULES_PATH = join(ROOT, 'prometheus/rules/thingspace-fota.rules.yml
 export const PROMETHEUS_CONFIG_PATH = join(ROOT, 'prometheus/prometheus.yml');
 export const RULE_TESTS_DIR = join(ROOT, 'prometheus/tests');
 export const RUNBOOK_PATH = join(ROOT, 'docs/runbook.md');
-export const RUNBOOK_URL =
-  'https://github.com/thingspace-fota-exporter/thingspace-fota-exporter/blob/main/docs/runbook.md';
+/**
+ * Every alert's runbook_url is this path plus `#<alertname in lower case>`: relative to the repository
+ * root, so it points at a file that exists wherever the repository is published; docs/alerting.md
+ * shows how Alertmanager templates put a base URL in front of it.
+ */
+export const RUNBOOK_URL = 'docs/runbook.md';
+export const ALERTING_DOC_PATH = join(ROOT, 'docs/alerting.md');
+export const ALERTMANAGER_EXAMPLE_PATH = join(ROOT, 'deploy/compose/alertmanager.yml');
 
 export interface RecordingRule {
   record: string;
@@ -59,6 +65,12 @@ export function recordingRules(groups = loadRuleGroups()): RecordingRule[] {
 /** Series Prometheus makes itself. */
 export const PROMETHEUS_SERIES = ['up', 'ALERTS'];
 
+/**
+ * Series of prom-client's default metrics (src/metrics/live.ts calls collectDefaultMetrics) that the
+ * rules read: the process start tells how long a report can have gone without a complete pass.
+ */
+export const PROCESS_SERIES = ['process_start_time_seconds'];
+
 export interface SeriesInfo {
   source: 'exporter' | 'recording rule' | 'prometheus';
   type: string;
@@ -86,6 +98,9 @@ export function knownSeries(groups = loadRuleGroups()): Map<string, SeriesInfo> 
       labels: ['job', 'instance', 'account'],
     });
   }
+  for (const name of PROCESS_SERIES) {
+    known.set(name, { source: 'exporter', type: 'gauge', labels: [] });
+  }
   for (const name of PROMETHEUS_SERIES) {
     known.set(name, { source: 'prometheus', type: 'gauge', labels: ['job', 'instance'] });
   }
@@ -95,7 +110,9 @@ export function knownSeries(groups = loadRuleGroups()): Map<string, SeriesInfo> 
 export interface RuleTestFile {
   path: string;
   rule_files: string[];
+  group_eval_order?: string[];
   tests: {
+    name?: string;
     alert_rule_test?: { alertname: string; eval_time: string; exp_alerts?: unknown[] }[];
     promql_expr_test?: { expr: string; eval_time: string }[];
   }[];

@@ -23,11 +23,12 @@ export function findOnPath(name: string): string | undefined {
 const warned = new Set<string>();
 
 /** The binary's path, or undefined after a skip notice (outside CI only). */
-export function requireTool(name: 'promtool' | 'prometheus'): string | undefined {
+export function requireTool(name: 'promtool' | 'prometheus' | 'amtool'): string | undefined {
   const path = findOnPath(name);
   if (path) return path;
   if (process.env.CI === 'true') {
-    throw new Error(`${name} is not on PATH; CI must install it (apt-get install prometheus)`);
+    const pkg = name === 'amtool' ? 'prometheus-alertmanager' : 'prometheus';
+    throw new Error(`${name} is not on PATH; CI must install it (apt-get install ${pkg})`);
   }
   if (!warned.has(name)) {
     warned.add(name);
@@ -36,8 +37,8 @@ export function requireTool(name: 'promtool' | 'prometheus'): string | undefined
         '',
         '!'.repeat(78),
         `!! SKIPPED: ${name} is not installed, so the tests that need it pass without running.`,
-        '!! Install it to run them: apt-get install prometheus (Debian/Ubuntu), or put the',
-        `!! ${name} binary from a Prometheus release on PATH. In CI (CI=true) this is a failure.`,
+        `!! Install it to run them: apt-get install ${name === 'amtool' ? 'prometheus-alertmanager' : 'prometheus'} (Debian/Ubuntu), or put`,
+        `!! the ${name} binary from a Prometheus release on PATH. In CI (CI=true) this is a failure.`,
         '!'.repeat(78),
         '',
       ].join('\n'),

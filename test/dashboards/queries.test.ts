@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { requireTool, run } from '../rules/promtool.js';
-import { TEST_VARIABLES, loadDashboard, panelQueries, substitute } from './model.js';
+import {
+  TEST_VARIABLES,
+  annotationQueries,
+  loadDashboard,
+  panelQueries,
+  substitute,
+} from './model.js';
 
 const dashboard = loadDashboard();
 const SCOPE = 'job="thingspace-fota", instance="exporter:9775"';
@@ -62,6 +68,30 @@ function evaluate(series: Record<string, string>, tests: ExprTest[]): string {
   const result = run(promtool, ['test', 'rules', file], dir);
   return result.status === 0 ? '' : result.output;
 }
+
+describe('every query', () => {
+  it('is PromQL that Prometheus parses (promtool check rules)', () => {
+    const promtool = requireTool('promtool');
+    if (!promtool) return;
+    dir ??= mkdtempSync(join(tmpdir(), 'thingspace-fota-dashboard-'));
+    const all = [...panelQueries(dashboard), ...annotationQueries(dashboard)];
+    const file = join(dir, 'parse.rules.yml');
+    writeFileSync(
+      file,
+      stringify({
+        groups: [
+          {
+            name: 'dashboard',
+            rules: all.map((q, i) => ({ record: `dashboard:query${i}`, expr: substitute(q.expr) })),
+          },
+        ],
+      }),
+    );
+    const result = run(promtool, ['check', 'rules', file], dir);
+    expect(result.output).toContain(`SUCCESS: ${all.length} rules found`);
+    expect(result.status).toBe(0);
+  });
+});
 
 describe("the breakdown of the last hour's failures by firmware and reason", () => {
   const expr = query("Last hour's failed devices by firmware and reason", 'A');

@@ -2,12 +2,22 @@
  * Static checks of grafana/dashboards/thingspace-fota.json, the committed file as Grafana imports it:
  * the layout, the data source of every panel and query, units and descriptions, the variables, and
  * the queries themselves by the rules of Grafana's dashboard-linter (job/instance/account filters,
- * $__rate_interval, counters only through rate/increase) plus one of our own: a query reads only
- * series the exporter exposes (src/metrics/definitions.ts) or a recording rule records.
+ * $__rate_interval, counters only through rate/increase) plus our own: a query reads only series
+ * the exporter exposes (src/metrics/definitions.ts) or a recording rule records, every campaign
+ * series is filtered by $api, the spike panels draw what the spike alerts compare, every exporter
+ * metric is on the dashboard (or the reason it is not is written down), and the runbook links lead
+ * to sections that exist.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, knownSeries } from '../rules/model.js';
+import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
+import {
+  ROOT,
+  alertingRules,
+  knownSeries,
+  recordingRules,
+  runbookSections,
+} from '../rules/model.js';
 import {
   allPanels,
   annotationQueries,
@@ -16,7 +26,13 @@ import {
   variableQuery,
   type PanelJson,
 } from './model.js';
-import { labelValuesSelector, selectors, type Selector } from './promql.js';
+import {
+  labelValuesSelector,
+  metricNames,
+  selectorNames,
+  selectors,
+  type Selector,
+} from './promql.js';
 
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
 /** The units the panels may use: Grafana unit ids the dashboard-linter knows. */
@@ -78,6 +94,7 @@ describe('variables', () => {
     ['job', 'Job'],
     ['instance', 'Instance'],
     ['account', 'Account'],
+    ['api', 'Campaign API'],
   ])(
     'has a multi-select %s variable with All (.+), refreshed on time range change',
     (name, label) => {
@@ -93,20 +110,49 @@ describe('variables', () => {
     },
   );
 
-  it('takes the accounts from thingspace_fota_upgrades', () => {
+  it('takes the accounts from the collection series of FOTA v1 and of the campaigns alike', () => {
+    // An exporter that reads only v2/v3 has no v1 series, and one that reads only v1 no campaign
+    // series; every configured account has one of the two.
     const account = byName.get('account');
     expect(account).toBeDefined();
     if (!account) return;
     const { selector, label } = labelValuesSelector(variableQuery(account));
     expect(label).toBe('account');
-    expect(selectors(selector).map((s) => s.name)).toEqual(['thingspace_fota_upgrades']);
+    expect(selectors(selector).flatMap(selectorNames).sort()).toEqual([
+      'thingspace_fota_campaign_collection_success',
+      'thingspace_fota_collection_success',
+    ]);
+  });
+
+  it('takes the APIs from a campaign series', () => {
+    const api = byName.get('api');
+    expect(api).toBeDefined();
+    if (!api) return;
+    const { selector, label } = labelValuesSelector(variableQuery(api));
+    expect(label).toBe('api');
+    for (const name of selectors(selector).flatMap(selectorNames)) {
+      expect(known.get(name)?.labels).toContain('api');
+    }
   });
 
   it('query only known series', () => {
     for (const variable of list.filter((v) => v.type === 'query')) {
       const { selector } = labelValuesSelector(variableQuery(variable));
-      for (const s of selectors(selector)) expect(known.has(s.name)).toBe(true);
+      for (const name of selectors(selector).flatMap(selectorNames)) {
+        expect({ variable: variable.name, name, known: known.has(name) }).toEqual({
+          variable: variable.name,
+          name,
+          known: true,
+        });
+      }
     }
+  });
+
+  it('has a hidden constant runbook base URL, a placeholder that cannot resolve', () => {
+    const base = byName.get('runbook_base_url');
+    expect(base).toMatchObject({ type: 'constant', hide: 2 });
+    // RFC 6761: .invalid never resolves, so nobody is sent to someone else's site by default.
+    expect(new URL(variableQuery(base ?? {})).hostname).toMatch(/\.invalid$/);
   });
 });
 
@@ -196,6 +242,14 @@ describe('queries', () => {
     expect(unknown).toEqual([]);
   });
 
+  it.each(cases)('%s filters every campaign series by $api', (_where, expr) => {
+    const unfiltered = selectors(expr)
+      .filter((s) => known.get(s.name)?.labels.includes('api'))
+      .filter((s) => !hasMatcher(s, 'api', '$api'))
+      .map(describeSelector);
+    expect(unfiltered).toEqual([]);
+  });
+
   it.each(cases)('%s filters every selector by job and instance', (_where, expr) => {
     const unfiltered = selectors(expr)
       .filter((s) => !hasMatcher(s, 'job', '$job') || !hasMatcher(s, 'instance', '$instance'))
@@ -243,12 +297,134 @@ describe('queries', () => {
       for (const s of selectors(q.expr)) expect(known.has(s.name)).toBe(true);
     }
   });
+});
 
-  it('draw the spike thresholds the alerts compare against', () => {
-    const all = queries.map((q) => q.expr).join('\n');
-    expect(all).toContain('thingspace_fota:upgrades:rise1h_spike_threshold');
-    expect(all).toContain('thingspace_fota:upgrade_devices:rise1h_spike_threshold');
+/** The refIds a panel draws as a dashed line (an override by query with a dashed line style). */
+function dashedRefIds(panel: PanelJson): string[] {
+  return (panel.fieldConfig?.overrides ?? [])
+    .filter((o) => o.matcher?.id === 'byFrameRefID')
+    .filter((o) =>
+      (o.properties ?? []).some(
+        (p) =>
+          p.id === 'custom.lineStyle' &&
+          (p.value as { fill?: string } | undefined)?.fill === 'dash',
+      ),
+    )
+    .map((o) => String(o.matcher?.options));
+}
+
+function reads(panel: PanelJson, name: string): boolean {
+  return (panel.targets ?? []).some((t) => metricNames(t.expr ?? '').includes(name));
+}
+
+describe('spike panels', () => {
+  const recorded = new Set(recordingRules().map((r) => r.record));
+  const spikeAlerts = alertingRules().filter((a) => a.alert.endsWith('Spike'));
+
+  it('exist for the FOTA v1 upgrade and device spikes and the campaign device spike', () => {
+    expect(spikeAlerts.map((a) => a.alert).sort()).toEqual([
+      'ThingSpaceFotaCampaignDeviceFailureSpike',
+      'ThingSpaceFotaUpgradeFailedDevicesSpike',
+      'ThingSpaceFotaUpgradeFailedSpike',
+    ]);
   });
+
+  it.each(spikeAlerts.map((a) => [a.alert, a.expr] as const))(
+    '%s: one panel draws both sides of the comparison, the threshold as a dashed line',
+    (_alert, expr) => {
+      const compared = metricNames(expr).filter((name) => recorded.has(name));
+      const thresholds = compared.filter((name) => name.includes('threshold'));
+      expect(thresholds.length).toBeGreaterThan(0);
+      expect(compared.length).toBeGreaterThan(thresholds.length);
+      const panel = contentPanels
+        .filter((p) => p.type === 'timeseries')
+        .find((p) => compared.every((name) => reads(p, name)));
+      expect(panel).toBeDefined();
+      if (!panel) return;
+      for (const t of panel.targets ?? []) {
+        const isThreshold = thresholds.some((name) => metricNames(t.expr ?? '').includes(name));
+        expect({ refId: t.refId, dashed: dashedRefIds(panel).includes(t.refId ?? '') }).toEqual({
+          refId: t.refId,
+          dashed: isThreshold,
+        });
+      }
+    },
+  );
+
+  it('come with the breakdown of the last hour by firmware and reason, from the gauges', () => {
+    // The entered counters have no firmware or reason label; the gauges do, and an hour ago.
+    const breakdown = contentPanels.filter((p) =>
+      (p.targets ?? []).some((t) => {
+        const found = selectors(t.expr ?? '');
+        return (
+          /by \(firmware_to, result_reason\)/.test(t.expr ?? '') &&
+          found.some((s) => s.name === 'thingspace_fota_upgrade_devices') &&
+          /offset 1h/.test(t.expr ?? '')
+        );
+      }),
+    );
+    expect(breakdown.map(title)).toHaveLength(1);
+    expect(breakdown[0]?.description).toMatch(/net of/);
+    expect(breakdown[0]?.description).toMatch(/counters/);
+  });
+});
+
+/**
+ * Exporter metrics that no panel reads, and why. A metric missing from the dashboard and from this
+ * list fails: either draw it or say here why not.
+ */
+const NOT_DRAWN: Record<string, string> = {
+  thingspace_fota_upgrades_entered_total:
+    'drawn through its recording rules: the spike panels and Upgrades entering each status',
+  thingspace_fota_upgrade_devices_entered_total:
+    'drawn through its recording rules: the spike panels',
+  thingspace_fota_upgrades_observed_seconds_total:
+    'read by the spike threshold rules only, which the spike panels draw',
+  thingspace_fota_campaign_devices_observed_seconds_total:
+    'read by the campaign spike threshold rule only, which the campaign spike panel draws',
+  thingspace_fota_api_gate_closures_total:
+    'Time paused by the throttle gate says more than the number of closures',
+};
+
+describe('coverage', () => {
+  const drawn = new Set(queries.flatMap((q) => metricNames(q.expr)));
+  const isDrawn = (name: string) => drawn.has(name) || drawn.has(`${name}_bucket`);
+
+  it('draws every exporter metric, or says why not', () => {
+    const missing = METRIC_DEFINITIONS.map((d) => d.name).filter(
+      (name) => !isDrawn(name) && !(name in NOT_DRAWN),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('lists only real metrics that are really not drawn', () => {
+    const names = new Set<string>(METRIC_DEFINITIONS.map((d) => d.name));
+    const stale = Object.keys(NOT_DRAWN).filter((name) => !names.has(name) || isDrawn(name));
+    expect(stale).toEqual([]);
+  });
+});
+
+describe('runbook links', () => {
+  const anchors = new Set(runbookSections().keys());
+  const links = [
+    ...(dashboard.links ?? []).map((l) => ['dashboard', l] as const),
+    ...panels.flatMap((p) => (p.links ?? []).map((l) => [title(p), l] as const)),
+  ];
+
+  it('exist on the dashboard and on the alert panels', () => {
+    expect(links.filter(([where]) => where === 'dashboard')).toHaveLength(1);
+    expect(links.length).toBeGreaterThan(4);
+  });
+
+  it.each(links.map(([where, link]) => [where, link.url ?? ''] as const))(
+    '%s: %s opens docs/runbook.md under the base URL variable, at a section that exists',
+    (_where, url) => {
+      const match = /^\$\{runbook_base_url\}\/docs\/runbook\.md(?:#(.+))?$/.exec(url);
+      expect(match).not.toBeNull();
+      const anchor = match?.[1];
+      if (anchor !== undefined) expect(anchors).toContain(anchor);
+    },
+  );
 });
 
 describe('documentation', () => {

@@ -23,6 +23,16 @@ export interface TargetJson {
   format?: string;
 }
 
+export interface LinkJson {
+  title?: string;
+  url?: string;
+}
+
+export interface OverrideJson {
+  matcher?: { id?: string; options?: unknown };
+  properties?: { id?: string; value?: unknown }[];
+}
+
 export interface PanelJson {
   id?: number;
   type?: string;
@@ -31,7 +41,8 @@ export interface PanelJson {
   datasource?: DatasourceRef;
   gridPos?: { x: number; y: number; w: number; h: number };
   targets?: TargetJson[];
-  fieldConfig?: { defaults?: { unit?: string } };
+  fieldConfig?: { defaults?: { unit?: string }; overrides?: OverrideJson[] };
+  links?: LinkJson[];
   collapsed?: boolean;
   panels?: PanelJson[];
 }
@@ -41,6 +52,7 @@ export interface VariableJson {
   label?: string;
   type?: string;
   query?: string | { query?: string };
+  hide?: number;
   datasource?: DatasourceRef;
   multi?: boolean;
   includeAll?: boolean;
@@ -58,6 +70,7 @@ export interface DashboardJson {
   panels?: PanelJson[];
   templating?: { list?: VariableJson[] };
   annotations?: { list?: { name?: string; expr?: string; datasource?: DatasourceRef }[] };
+  links?: LinkJson[];
   [key: string]: unknown;
 }
 
@@ -112,6 +125,7 @@ export const TEST_VARIABLES: Record<string, string> = {
   job: '.+',
   instance: '.+',
   account: '.+',
+  api: '.+',
   __rate_interval: '1m',
   __interval: '15s',
   __range: '1h',
@@ -127,4 +141,30 @@ export function substitute(expr: string, values: Record<string, string> = TEST_V
       return value;
     },
   );
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  m: 60,
+  h: 3_600,
+  d: 86_400,
+  w: 604_800,
+  y: 31_536_000,
+};
+
+/**
+ * How far back a query looks with `offset`, in seconds (0 without one): a query that compares with
+ * an hour ago has no data in a Prometheus younger than that, which the live test must allow for.
+ */
+export function offsetSeconds(expr: string): number {
+  let longest = 0;
+  for (const match of expr.matchAll(/\boffset\s+((?:\d+(?:ms|[smhdwy]))+)/g)) {
+    let seconds = 0;
+    for (const part of (match[1] ?? '').matchAll(/(\d+)(ms|[smhdwy])/g)) {
+      seconds += Number(part[1]) * (DURATION_UNITS[part[2] ?? ''] ?? 0);
+    }
+    longest = Math.max(longest, seconds);
+  }
+  return longest;
 }

@@ -232,3 +232,24 @@ export function labelValuesSelector(query: string): { selector: string; label: s
     throw new Error(`not a label_values(metric, label) query: ${query}`);
   return { selector: match[1].trim(), label: match[2] };
 }
+
+const METRIC_NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
+
+/**
+ * The metric names a selector reads: its name, or the names its `__name__` matcher lists (`=`, or
+ * `=~` with an alternation of plain names, as in `{__name__=~"a|b"}`); any other `__name__` regex
+ * could read anything, and throws.
+ */
+export function selectorNames(s: Selector): string[] {
+  if (s.name) return [s.name];
+  const matcher = s.matchers.find((m) => m.label === '__name__');
+  if (!matcher) throw new Error('a selector without a metric name');
+  if (matcher.op === '=') return [matcher.value];
+  if (
+    matcher.op === '=~' &&
+    new RegExp(`^${METRIC_NAME}(\\|${METRIC_NAME})*$`).test(matcher.value)
+  ) {
+    return matcher.value.split('|');
+  }
+  throw new Error(`cannot tell which metrics __name__${matcher.op}"${matcher.value}" reads`);
+}

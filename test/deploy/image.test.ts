@@ -15,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  chownSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -22,6 +23,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -244,6 +246,14 @@ test('the runtime stage runs the compose stack: simulator, exporter, health chec
     WEB_LISTEN_ADDRESS: '127.0.0.1:0',
     COLLECTOR_INTERVAL: '1h', // one collection is enough
   });
+  // The state volume: a new named volume takes the owner and mode of the image's mount point.
+  const mountPoint = statSync(join(runtime.root, env.STORAGE_PATH!));
+  const volume = join(tmp, 'state-volume');
+  mkdirSync(volume);
+  if (process.getuid?.() === 0) chownSync(volume, mountPoint.uid, mountPoint.gid);
+  // (owner write restored: beforeAll took every write bit off the replayed image, the mount point's too)
+  chmodSync(volume, (mountPoint.mode & 0o7777) | 0o200);
+  env.STORAGE_PATH = volume;
   const exporter = start([...runtime.entrypoint!, ...(runtime.cmd ?? [])], containerEnv(env));
   const line = await exporter.waitForLine((l) => l.msg === 'listening');
   const metricsUrl = String(line.url);
@@ -289,7 +299,9 @@ test('the runtime stage runs the compose stack: simulator, exporter, health chec
 
   simulator.proc.kill('SIGTERM');
   expect(await simulator.exited).toBe(0);
-  // Nothing was written into the runtime stage (its files were read-only, and stay as they were).
+  // The exporter kept its state in the volume (the login it made is recorded there)...
+  expect(readdirSync(volume)).toContain('state.json');
+  // ...and wrote nothing into the runtime stage (its files were read-only, and stay as they were).
   expect(readdirSync(join(runtime.root, runtime.workdir)).sort()).toEqual([
     'dist',
     'node_modules',

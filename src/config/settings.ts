@@ -363,7 +363,7 @@ export const SETTINGS = {
     env: 'STORAGE_PATH',
     default: '',
     meaning:
-      "Writable directory for state that must survive a restart: each user's consecutive rejected logins (so restarts never give a wrong password fresh attempts) and the entered counters' memory. Empty: memory only, lost at restart.",
+      "Writable directory (created if missing; one exporter per directory) where state.json keeps each user's consecutive rejected logins across restarts, so a restart never gives a wrong password fresh attempts. Empty: memory only, lost at restart.",
     parse: (raw: string) => raw.trim(),
   }),
   listenAddress: spec({

@@ -55,8 +55,13 @@ const FAILURE_REASONS: readonly { readonly text: string; readonly weight: number
   { text: LONG_REASON, weight: 2 },
 ];
 const FAILURE_WEIGHT = FAILURE_REASONS.reduce((sum, r) => sum + r.weight, 0);
-/** Share of failed devices whose reason is templated with a count and a date. */
+/**
+ * Share of failed devices whose reason is templated with a count and a date, and share whose reason
+ * names the device: raw texts without bound that the reason normalisation folds into one value each.
+ */
 const TEMPLATED_FAILURE_SHARE = 0.25;
+const UNREACHABLE_FAILURE_SHARE = 0.07;
+const UNREACHABLE_IMEI_BASE = 990_000_862_000_000;
 
 const DAY_MS = 86_400_000;
 const TEMPLATE_EPOCH_MS = Date.UTC(2024, 0, 1);
@@ -66,7 +71,7 @@ const TEMPLATE_DATES = Array.from({ length: TEMPLATE_DAYS }, (_, day) =>
   new Date(TEMPLATE_EPOCH_MS + day * DAY_MS).toISOString().slice(0, 10),
 );
 
-/** A failure reason from a 32-bit hash; templated reasons embed a count and a date. */
+/** A failure reason from a 32-bit hash; templated reasons embed a count and a date, or an IMEI. */
 export function failureReason(hash: number): string {
   const share = (hash >>> 8) / 16777216;
   if (share < TEMPLATED_FAILURE_SHARE) {
@@ -74,7 +79,10 @@ export function failureReason(hash: number): string {
     const day = TEMPLATE_DATES[(hash >>> 4) % TEMPLATE_DAYS] ?? '';
     return `Upgrade failed after ${attempts} attempts, last attempt ${day}`;
   }
-  let point = ((share - TEMPLATED_FAILURE_SHARE) / (1 - TEMPLATED_FAILURE_SHARE)) * FAILURE_WEIGHT;
+  const fixedFrom = TEMPLATED_FAILURE_SHARE + UNREACHABLE_FAILURE_SHARE;
+  if (share < fixedFrom)
+    return `Device ${UNREACHABLE_IMEI_BASE + (hash % 1_000_000)} not reachable`;
+  let point = ((share - fixedFrom) / (1 - fixedFrom)) * FAILURE_WEIGHT;
   for (const reason of FAILURE_REASONS) {
     point -= reason.weight;
     if (point < 0) return reason.text;

@@ -12,6 +12,7 @@ import {
   type DeviceOutcome,
   type Firmware,
 } from './catalog.js';
+import type { SimClock } from './clock.js';
 import { Random, hashInts, hashString, mix32 } from './random.js';
 
 export interface DatasetOptions {
@@ -57,12 +58,44 @@ export interface FailureSpikeRequest {
   readonly devicesPerUpgrade?: number;
 }
 
-export interface FailureSpikeResult {
-  readonly generation: number;
-  readonly account: string;
+/** What the failure-spike scenario did to the v1 upgrades of one account. */
+export interface UpgradeSpikeResult {
   readonly convertedUpgrades: number;
   readonly addedUpgrades: number;
   readonly failedDevices: number;
+}
+
+/** Upgrades that entered one status after some generation, and their device entries. */
+export interface EnteredCount {
+  readonly upgrades: number;
+  readonly devices: number;
+}
+
+/**
+ * Every entry of upgrades into one status after generation 0, in order: the generation of each, and
+ * the running total of their device entries, so "entered since g" is two binary searches away.
+ */
+class EntryLog {
+  private readonly generations: number[] = [];
+  private readonly deviceTotals: number[] = [];
+
+  add(generation: number, devices: number): void {
+    this.generations.push(generation);
+    this.deviceTotals.push((this.deviceTotals[this.deviceTotals.length - 1] ?? 0) + devices);
+  }
+
+  since(generation: number): EnteredCount {
+    let low = 0;
+    let high = this.generations.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.generations[middle] ?? 0) <= generation) low = middle + 1;
+      else high = middle;
+    }
+    const total = this.deviceTotals[this.deviceTotals.length - 1] ?? 0;
+    const before = low === 0 ? 0 : (this.deviceTotals[low - 1] ?? 0);
+    return { upgrades: this.generations.length - low, devices: total - before };
+  }
 }
 
 export const ACCOUNT_PREFIX = '0242078689';
@@ -261,20 +294,28 @@ function formatStartDate(startMs: number, dateOnly: boolean): string {
 
 export class Dataset {
   readonly accounts: readonly string[];
-  /** Increments with every change of state (each tick, each scenario). */
-  generation = 0;
-  /** The simulated clock, in ms since the epoch. */
-  clockMs: number;
   private readonly lists = new Map<string, StatusLists>();
+  private readonly entries = new Map<string, Record<UpgradeStatus, EntryLog>>();
   private readonly byId = new Map<string, Upgrade>();
   private readonly departed: { generation: number; id: string }[] = [];
   private readonly changeListeners: ((upgrade: Upgrade) => void)[] = [];
   private nextSeq = 0;
   private nextDevice = 0;
 
-  constructor(private readonly options: DatasetOptions) {
-    this.clockMs = options.startTimeMs;
+  constructor(
+    private readonly options: DatasetOptions,
+    private readonly clock: SimClock,
+  ) {
     this.accounts = Array.from({ length: options.accounts }, (_, i) => accountName(i));
+    for (const account of this.accounts) {
+      this.entries.set(
+        account,
+        Object.fromEntries(UPGRADE_STATUSES.map((s) => [s, new EntryLog()])) as Record<
+          UpgradeStatus,
+          EntryLog
+        >,
+      );
+    }
     const rng = new Random(options.seed, hashString('initial'));
     const plan: { account: string; status: UpgradeStatus }[] = [];
     for (const account of this.accounts) {
@@ -299,6 +340,21 @@ export class Dataset {
       for (const status of UPGRADE_STATUSES) lists[status].sort(compareUpgrades);
       this.lists.set(account, lists);
     }
+  }
+
+  /** Increments with every change of state (each tick, each scenario). */
+  get generation(): number {
+    return this.clock.generation;
+  }
+
+  /** The simulated clock, in ms since the epoch. */
+  get clockMs(): number {
+    return this.clock.clockMs;
+  }
+
+  /** Upgrades that entered `status` at a generation after `generation`, wherever they are now. */
+  enteredSince(account: string, status: UpgradeStatus, generation: number): EnteredCount {
+    return this.entries.get(account)?.[status].since(generation) ?? { upgrades: 0, devices: 0 };
   }
 
   /** Called with each upgrade that changes status or leaves the history. */
@@ -332,11 +388,9 @@ export class Dataset {
     return { upgrades, devices };
   }
 
-  /** One step of simulated time: transitions, departures beyond six months, new arrivals. */
+  /** One step of simulated time, once the clock has moved: transitions, departures, arrivals. */
   tick(): void {
-    const rng = new Random(this.options.seed, hashString('tick'), this.generation + 1);
-    this.generation += 1;
-    this.clockMs += this.options.tickStepMs;
+    const rng = new Random(this.options.seed, hashString('tick'), this.generation);
     const cutoff = this.clockMs - HISTORY_MS;
     for (const account of this.accounts) {
       const lists = this.lists.get(account);
@@ -390,14 +444,10 @@ export class Dataset {
    * Fails every queued and in-progress upgrade of one account and adds new failed ones, all with
    * failed devices: the shape of an UpgradeFailed spike an operator should be alerted to.
    */
-  failureSpike(request: FailureSpikeRequest = {}): FailureSpikeResult {
-    const account = request.account ?? this.accounts[0];
-    const lists = account === undefined ? undefined : this.lists.get(account);
-    if (account === undefined || lists === undefined) {
-      throw new RangeError(`unknown account ${JSON.stringify(request.account)}`);
-    }
-    const rng = new Random(this.options.seed, hashString('failure-spike'), this.generation + 1);
-    this.generation += 1;
+  failureSpike(account: string, request: FailureSpikeRequest = {}): UpgradeSpikeResult {
+    const lists = this.lists.get(account);
+    if (lists === undefined) throw new RangeError(`unknown account ${JSON.stringify(account)}`);
+    const rng = new Random(this.options.seed, hashString('failure-spike'), this.generation);
     const converted = [...lists.Queued, ...lists.InProgress];
     lists.Queued = [];
     lists.InProgress = [];
@@ -413,8 +463,6 @@ export class Dataset {
     const all = [...converted, ...added].sort(compareUpgrades);
     lists.UpgradeFailed = mergeSorted(lists.UpgradeFailed, all);
     return {
-      generation: this.generation,
-      account,
       convertedUpgrades: converted.length,
       addedUpgrades: added.length,
       failedDevices: all.reduce((sum, upgrade) => sum + upgrade.deviceCount, 0),
@@ -448,12 +496,22 @@ export class Dataset {
     };
     this.nextDevice += deviceCount;
     this.byId.set(upgrade.id, upgrade);
+    this.logEntry(upgrade);
     return upgrade;
+  }
+
+  /** Entries at generation 0 are the starting state: no "entered since" ever counts them. */
+  private logEntry(upgrade: Upgrade): void {
+    if (this.generation === 0) return;
+    this.entries
+      .get(upgrade.accountName)
+      ?.[upgrade.status].add(this.generation, upgrade.deviceCount);
   }
 
   private changeStatus(upgrade: Upgrade, status: UpgradeStatus, profile: DeviceProfile): void {
     upgrade.status = status;
     upgrade.profile = profile;
+    this.logEntry(upgrade);
     upgrade.version += 1;
     for (const listener of this.changeListeners) listener(upgrade);
   }

@@ -11,14 +11,22 @@ import {
   type SimulatorOptions,
 } from './options.js';
 import { createRequestHandler } from './server.js';
-import { Simulator, type StatsSnapshot } from './simulator.js';
-import type { FailureSpikeRequest, FailureSpikeResult } from './dataset.js';
-import type { Truth } from './truth.js';
+import { Simulator, type FailureSpikeResult, type StatsSnapshot } from './simulator.js';
+import type { FailureSpikeRequest } from './dataset.js';
+import type { Truth, TruthQuery } from './truth.js';
 
 export type { FaultSettings, SimulatorOptions } from './options.js';
-export type { StatsSnapshot } from './simulator.js';
-export type { Truth, StatusTruth, UpgradeSeries, DeviceSeries } from './truth.js';
-export type { FailureSpikeRequest, FailureSpikeResult } from './dataset.js';
+export type { FailureSpikeResult, StatsSnapshot } from './simulator.js';
+export type { Truth, TruthQuery, StatusTruth, UpgradeSeries, DeviceSeries } from './truth.js';
+export type {
+  CampaignTruth,
+  CampaignStatusSeries,
+  CampaignDeviceSeries,
+  DeviceStatusSeries,
+  WalkedCampaign,
+} from './campaign-truth.js';
+export type { FailureSpikeRequest } from './dataset.js';
+export type { CampaignSpikeResult } from './campaign-dataset.js';
 export { defaultOptions } from './options.js';
 
 export interface RunningSimulator {
@@ -32,7 +40,8 @@ export interface RunningSimulator {
   /** Merges fault changes (validated like PUT /_sim/faults); returns the settings in force. */
   setFaults(changes: Partial<FaultSettings>): FaultSettings;
   failureSpike(request?: FailureSpikeRequest): FailureSpikeResult;
-  truth(maxLabelValues?: number): Truth;
+  /** The /_sim/truth object; a number is maxLabelValues alone. */
+  truth(query?: number | TruthQuery): Truth;
   stats(): StatsSnapshot;
   /** Stops ticking, closes the listener and destroys every open connection, hung ones included. */
   close(): Promise<void>;
@@ -74,7 +83,10 @@ export async function startSimulator(
     advance: (ticks = 1) => sim.advance(ticks),
     setFaults: (changes) => sim.faults.update(parseFaultChanges(changes)),
     failureSpike: (request) => sim.failureSpike(request),
-    truth: (maxLabelValues) => JSON.parse(sim.truthJson(maxLabelValues)) as Truth,
+    truth: (query) =>
+      JSON.parse(
+        sim.truthJson(typeof query === 'number' ? { maxLabelValues: query } : query),
+      ) as Truth,
     stats: () => sim.statsSnapshot(),
     close: () => {
       closing ??= new Promise<void>((resolve) => {

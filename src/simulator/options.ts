@@ -2,15 +2,23 @@
  * Every simulator setting, defined once. The CLI parser, `--help`, the programmatic defaults, the
  * run-time fault API and the docs test all derive from the two tables below.
  */
+import { parseArgs as parseArgv } from 'node:util';
+import {
+  CAMPAIGN_APIS,
+  CAMPAIGN_STATUSES,
+  type CampaignApi,
+  type KnownCampaignStatus,
+} from '../campaigns/statuses.js';
 import { UPGRADE_STATUSES, isUpgradeStatus, type UpgradeStatus } from '../upgrades/statuses.js';
+import type { CampaignPlan } from './campaign-dataset.js';
 
 /** A bad flag or fault value; the message names the setting. */
 export class OptionError extends Error {
   override name = 'OptionError';
 }
 
-/** JSON type a fault accepts through /_sim/faults. */
-export type FaultJsonType = 'number' | 'boolean' | 'status';
+/** JSON type a fault accepts through /_sim/faults; 'text' is a string, or null for none. */
+export type FaultJsonType = 'number' | 'boolean' | 'status' | 'text';
 
 export interface FlagSpec<K extends string, T> {
   readonly flag: `--${string}`;
@@ -148,6 +156,89 @@ function showUpgradesPerStatus(spec: UpgradesPerStatus): string {
   const values = UPGRADE_STATUSES.map((s) => spec[s]);
   if (values.every((v) => v === values[0])) return String(values[0]);
   return UPGRADE_STATUSES.map((s) => `${s}=${spec[s]}`).join(',');
+}
+
+/** '10' for a realistic mix of statuses, or 'CampaignScheduled=10,CampaignEnded=2' (others get 0). */
+function campaignPlan(raw: string): CampaignPlan {
+  const count = integer(0, 100_000);
+  if (/^\d+$/.test(raw.trim())) return { mix: count(raw) };
+  const perStatus = Object.fromEntries(CAMPAIGN_STATUSES.map((s) => [s, 0])) as Record<
+    KnownCampaignStatus,
+    number
+  >;
+  for (const part of raw.split(',')) {
+    const [status = '', value = ''] = part.split('=').map((s) => s.trim());
+    const known = CAMPAIGN_STATUSES.find((s) => s === status);
+    if (known === undefined) {
+      throw new Error(`expected N or Status=N,... with statuses ${CAMPAIGN_STATUSES.join(', ')}`);
+    }
+    perStatus[known] = count(value);
+  }
+  return { perStatus };
+}
+
+function showCampaignPlan(plan: CampaignPlan): string {
+  if ('mix' in plan) return String(plan.mix);
+  const parts = CAMPAIGN_STATUSES.filter((s) => plan.perStatus[s] > 0).map(
+    (s) => `${s}=${plan.perStatus[s]}`,
+  );
+  return parts.length === 0 ? '0' : parts.join(',');
+}
+
+/** Initial campaigns of one account and API that a plan asks for. */
+export function campaignsInPlan(plan: CampaignPlan): number {
+  if ('mix' in plan) return plan.mix;
+  return CAMPAIGN_STATUSES.reduce((sum, s) => sum + plan.perStatus[s], 0);
+}
+
+/** '10s/30s': throttled for the first duration of every second one; stored in that form. */
+function throttleWindow(raw: string): string | null {
+  if (raw === '' || raw === 'none') return null;
+  const window = parseThrottleWindow(raw);
+  return `${showDuration(window.onMs)}/${showDuration(window.periodMs)}`;
+}
+
+export interface ThrottleWindow {
+  readonly onMs: number;
+  readonly periodMs: number;
+}
+
+export function parseThrottleWindow(raw: string): ThrottleWindow {
+  const [on = '', period = '', extra] = raw.split('/');
+  if (extra !== undefined || period === '') {
+    throw new Error(`expected <throttled>/<period> such as 10s/30s, or none, got "${raw}"`);
+  }
+  const onMs = parseDuration(on);
+  const periodMs = parseDuration(period);
+  if (!(onMs > 0 && onMs < periodMs)) {
+    throw new Error(`expected a throttled time above 0 and below the period, got "${raw}"`);
+  }
+  return { onMs, periodMs };
+}
+
+function campaignApiOrNone(raw: string): CampaignApi | null {
+  if (raw === '' || raw === 'none') return null;
+  const api = CAMPAIGN_APIS.find((a) => a === raw);
+  if (api === undefined)
+    throw new Error(`expected ${CAMPAIGN_APIS.join(', ')} or none, got "${raw}"`);
+  return api;
+}
+
+export const V3_LISTING_PATHS = ['sdk', 'docs', 'both'] as const;
+export type V3ListingPath = (typeof V3_LISTING_PATHS)[number];
+
+function v3ListingPath(raw: string): V3ListingPath {
+  const path = V3_LISTING_PATHS.find((p) => p === raw);
+  if (path === undefined) throw new Error(`expected ${V3_LISTING_PATHS.join(', ')}, got "${raw}"`);
+  return path;
+}
+
+function campaignIdOrNone(raw: string): string | null {
+  if (raw === '' || raw === 'none') return null;
+  if (raw.length > 200 || /[\s/?#]/.test(raw)) {
+    throw new Error(`expected a campaign id or none, got "${raw}"`);
+  }
+  return raw;
 }
 
 export interface ListenAddress {
@@ -321,6 +412,81 @@ export const SERVER_FLAGS = [
     show,
   }),
   flag({
+    flag: '--campaigns-per-account',
+    key: 'campaignsPerAccount',
+    value: '<n|Status=n,...>',
+    default: campaignPlan('10') as CampaignPlan,
+    description:
+      'Initial v2 and v3 campaigns per account and API: n for a mix of every status, or exact counts.',
+    parse: campaignPlan,
+    show: showCampaignPlan,
+  }),
+  flag({
+    flag: '--campaign-devices-mean',
+    key: 'campaignDevicesMean',
+    value: '<n>',
+    default: 200,
+    description: 'Approximate mean devices per campaign (skewed: most small, a few large).',
+    parse: decimal(1, 10_000_000),
+    show,
+  }),
+  flag({
+    flag: '--campaign-devices-max',
+    key: 'campaignDevicesMax',
+    value: '<n>',
+    default: 20_000,
+    description: 'Largest device list of one campaign.',
+    parse: integer(1, 100_000_000),
+    show,
+  }),
+  flag({
+    flag: '--campaign-total-devices',
+    key: 'campaignTotalDevices',
+    value: '<n>',
+    default: null as number | null,
+    description:
+      'Exact total of initial campaign device entries (overrides the mean); none: use the mean.',
+    parse: (raw: string): number | null => (raw === 'none' ? null : integer(0, 1e9)(raw)),
+    show,
+  }),
+  flag({
+    flag: '--campaign-listing-page-size',
+    key: 'campaignListingPageSize',
+    value: '<n>',
+    default: 5,
+    description: 'Campaigns per campaign-history page (small, so that listings page).',
+    parse: integer(1, 100_000),
+    show,
+  }),
+  flag({
+    flag: '--campaign-device-page-size',
+    key: 'campaignDevicePageSize',
+    value: '<n>',
+    default: 1000,
+    description: 'Devices per campaign device page (maxPageSize).',
+    parse: integer(1, 100_000),
+    show,
+  }),
+  flag({
+    flag: '--campaign-arrivals-per-tick',
+    key: 'campaignArrivalsPerTick',
+    value: '<n>',
+    default: 0.05,
+    description: 'Mean new campaigns per account and API per tick.',
+    parse: decimal(0, 1000),
+    show,
+  }),
+  flag({
+    flag: '--campaign-unknown-statuses',
+    key: 'campaignUnknownStatuses',
+    value: '<n>',
+    default: 0,
+    description:
+      'Extra campaigns per account and API with statuses outside the known nine (and devices in an unknown status).',
+    parse: integer(0, 100),
+    show,
+  }),
+  flag({
     flag: '--client-id',
     key: 'clientId',
     value: '<id>',
@@ -393,7 +559,7 @@ export const FAULT_FLAGS = [
     key: 'latencyMs',
     value: '<ms>',
     default: 0,
-    description: 'Extra latency before each reports response.',
+    description: 'Extra latency before each reports and campaigns response.',
     parse: decimal(0, 600_000),
     show,
     json: 'number',
@@ -403,7 +569,7 @@ export const FAULT_FLAGS = [
     key: 'errorRate',
     value: '<0..1>',
     default: 0,
-    description: 'Share of reports requests answered 500.',
+    description: 'Share of reports and campaigns requests answered 500.',
     parse: rate,
     show,
     json: 'number',
@@ -413,7 +579,7 @@ export const FAULT_FLAGS = [
     key: 'resetRate',
     value: '<0..1>',
     default: 0,
-    description: 'Share of reports requests whose connection is reset.',
+    description: 'Share of reports and campaigns requests whose connection is reset.',
     parse: rate,
     show,
     json: 'number',
@@ -423,7 +589,7 @@ export const FAULT_FLAGS = [
     key: 'throttleRate',
     value: '<0..1>',
     default: 0,
-    description: 'Share of reports requests answered 429 with Retry-After.',
+    description: 'Share of reports and campaigns requests answered 429 with Retry-After.',
     parse: rate,
     show,
     json: 'number',
@@ -433,7 +599,7 @@ export const FAULT_FLAGS = [
     key: 'throttleRetryAfterSeconds',
     value: '<s>',
     default: 1,
-    description: 'Retry-After value sent with those 429s.',
+    description: "Retry-After value sent with those 429s and the throttle window's.",
     parse: integer(0, 86_400),
     show,
     json: 'number',
@@ -443,7 +609,7 @@ export const FAULT_FLAGS = [
     key: 'throttleBareRate',
     value: '<0..1>',
     default: 0,
-    description: 'Share of reports requests answered 429 without Retry-After.',
+    description: 'Share of reports and campaigns requests answered 429 without Retry-After.',
     parse: rate,
     show,
     json: 'number',
@@ -533,6 +699,63 @@ export const FAULT_FLAGS = [
     show,
     json: 'number',
   }),
+  statusFault({
+    flag: '--short-report-status',
+    key: 'shortReportStatus',
+    description: 'Reports of this status end halfway (hasMoreFlag false) while set.',
+  }),
+  fault({
+    flag: '--throttle-window',
+    key: 'throttleWindow',
+    value: '<on/period|none>',
+    default: null as string | null,
+    description:
+      'By the real clock, for the first part of every period (e.g. 10s/30s) every API request is answered 429.',
+    parse: throttleWindow,
+    show,
+    json: 'text',
+  }),
+  fault({
+    flag: '--campaign-error-api',
+    key: 'campaignErrorApi',
+    value: '<v2|v3|none>',
+    default: null as CampaignApi | null,
+    description: 'Every campaign request (listings and device lists) of this API is answered 500.',
+    parse: campaignApiOrNone,
+    show,
+    json: 'text',
+  }),
+  fault({
+    flag: '--repeat-cursor-campaign',
+    key: 'repeatCursorCampaign',
+    value: '<id|none>',
+    default: null as string | null,
+    description: 'The device list of the campaign with this id hands back the cursor it was given.',
+    parse: campaignIdOrNone,
+    show,
+    json: 'text',
+  }),
+  fault({
+    flag: '--campaign-numeric-cursor',
+    key: 'campaignNumericCursor',
+    value: null,
+    default: false,
+    description: 'lastSeenDeviceId and lastSeenCampaignId are JSON integers instead of strings.',
+    parse: boolean,
+    show,
+    json: 'boolean',
+  }),
+  fault({
+    flag: '--v3-listing-path',
+    key: 'v3ListingPath',
+    value: '<sdk|docs|both>',
+    default: 'both' as V3ListingPath,
+    description:
+      "Which v3 campaign-history path answers: the SDK's /firmware/campaigns, the docs' /campaigns, or both.",
+    parse: v3ListingPath,
+    show,
+    json: 'text',
+  }),
   fault({
     flag: '--misspelt-cursor-key',
     key: 'misspeltCursorKey',
@@ -600,11 +823,16 @@ export function parseFaultChanges(body: unknown): Partial<FaultSettings> {
     const typeOk =
       (spec.json === 'number' && typeof value === 'number') ||
       (spec.json === 'boolean' && typeof value === 'boolean') ||
-      (spec.json === 'status' && (typeof value === 'string' || value === null));
+      ((spec.json === 'status' || spec.json === 'text') &&
+        (typeof value === 'string' || value === null));
     if (!typeOk) {
-      throw new OptionError(
-        `${key}: expected ${spec.json === 'status' ? 'a status or null' : `a ${spec.json}`}`,
-      );
+      const expected = {
+        number: 'a number',
+        boolean: 'a boolean',
+        status: 'a status or null',
+        text: 'a string or null',
+      }[spec.json];
+      throw new OptionError(`${key}: expected ${expected}`);
     }
     try {
       changes[key] = spec.parse(value === null ? 'none' : String(value));
@@ -651,6 +879,20 @@ export function checkOptions(options: SimulatorOptions): void {
         '--devices-per-upgrade-max',
     );
   }
+  const campaigns =
+    options.accounts *
+    CAMPAIGN_APIS.length *
+    (campaignsInPlan(options.campaignsPerAccount) + options.campaignUnknownStatuses);
+  if (
+    options.campaignTotalDevices !== null &&
+    options.campaignTotalDevices > campaigns * options.campaignDevicesMax
+  ) {
+    throw new OptionError(
+      `--campaign-total-devices: ${options.campaignTotalDevices} devices do not fit into ${campaigns} ` +
+        `campaigns of at most ${options.campaignDevicesMax} devices; raise --campaigns-per-account, ` +
+        '--accounts or --campaign-devices-max',
+    );
+  }
   checkFaults(options);
 }
 
@@ -673,35 +915,88 @@ export function validateOptions(options: SimulatorOptions): void {
 export type ParsedArgs =
   { readonly help: true } | { readonly help: false; readonly options: SimulatorOptions };
 
-/** Parses `--flag value`, `--flag=value` and bare switches; throws OptionError naming the flag. */
+const SPECS_BY_FLAG = new Map(ALL_FLAGS.map((spec) => [spec.flag, spec]));
+
+const PARSE_ARGS_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  ...Object.fromEntries(
+    ALL_FLAGS.map((spec) => [
+      spec.flag.slice(2),
+      { type: spec.value === null ? 'boolean' : 'string' } as const,
+    ]),
+  ),
+} as const;
+
+/** util.parseArgs quotes whole arguments in its messages; ours name the flag, as the usage errors do. */
+function describeArgError(error: Error & { code?: string }): string {
+  const quoted = /'(-[^'\s=]*)/.exec(error.message)?.[1] ?? '';
+  const spec = SPECS_BY_FLAG.get(quoted as `--${string}`);
+  switch (error.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `${quoted || 'flag'}: unknown flag (see --help)`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return `${quoted || 'flag'}: missing value${spec?.value ? ` ${spec.value}` : ''}`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `${/'([^']*)'/.exec(error.message)?.[1] ?? 'argument'}: unexpected argument (see --help)`;
+    default:
+      return `cannot read the command line: ${error.message}`;
+  }
+}
+
+/**
+ * Parses `--flag value`, `--flag=value` and bare switches with Node's util.parseArgs over the flag
+ * tables; throws OptionError naming the flag. A switch also takes `--switch=true|false`, which
+ * util.parseArgs refuses on a boolean, so those are set aside first; the last setting of a flag wins.
+ */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const options: Record<string, unknown> = defaultOptions();
-  const byFlag = new Map(ALL_FLAGS.map((spec) => [spec.flag, spec]));
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return { help: true };
+  const assignments: { at: number; spec: FlagSpec<string, unknown>; raw: string }[] = [];
+  const rest: string[] = [];
+  const restAt: number[] = [];
+  argv.forEach((arg, at) => {
     const eq = arg.indexOf('=');
-    const name = eq === -1 ? arg : arg.slice(0, eq);
-    const spec = byFlag.get(name as `--${string}`);
-    if (spec === undefined) throw new OptionError(`${name}: unknown flag (see --help)`);
-    let raw: string;
-    if (eq !== -1) raw = arg.slice(eq + 1);
-    else if (spec.value === null) raw = 'true';
-    else {
-      const next = argv[i + 1];
-      if (next === undefined) throw new OptionError(`${name}: missing value ${spec.value}`);
-      raw = next;
-      i += 1;
+    const spec = eq === -1 ? undefined : SPECS_BY_FLAG.get(arg.slice(0, eq) as `--${string}`);
+    if (spec !== undefined && spec.value === null) {
+      assignments.push({ at, spec, raw: arg.slice(eq + 1) });
+    } else {
+      rest.push(arg);
+      restAt.push(at);
     }
+  });
+  let parsed;
+  try {
+    parsed = parseArgv({
+      args: rest,
+      options: PARSE_ARGS_OPTIONS,
+      strict: true,
+      allowPositionals: false,
+      tokens: true,
+    });
+  } catch (error) {
+    if (argv.includes('--help') || argv.includes('-h')) return { help: true };
+    throw new OptionError(describeArgError(error as Error & { code?: string }));
+  }
+  if (parsed.values.help === true) return { help: true };
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const spec = SPECS_BY_FLAG.get(`--${token.name}`);
+    if (spec === undefined) continue;
+    assignments.push({
+      at: restAt[token.index] ?? token.index,
+      spec,
+      raw: token.value ?? 'true',
+    });
+  }
+  const options: Record<string, unknown> = defaultOptions();
+  for (const { spec, raw } of assignments.sort((a, b) => a.at - b.at)) {
     try {
       options[spec.key] = spec.parse(raw);
     } catch (error) {
-      throw new OptionError(`${name}: ${(error as Error).message}`);
+      throw new OptionError(`${spec.flag}: ${(error as Error).message}`);
     }
   }
-  const parsed = options as SimulatorOptions;
-  checkOptions(parsed);
-  return { help: false, options: parsed };
+  const result = options as SimulatorOptions;
+  checkOptions(result);
+  return { help: false, options: result };
 }
 
 export function helpText(): string {
@@ -713,8 +1008,9 @@ export function helpText(): string {
   return [
     'Usage: thingspace-simulator [flags]',
     '',
-    'A fake Verizon ThingSpace API (OAuth token, M2M session login, FOTA v1 upgrade reports)',
-    'with a deterministic data set, moving time, fault injection and a /_sim control API.',
+    'A fake Verizon ThingSpace API (OAuth token, M2M session login, FOTA v1 upgrade reports,',
+    'FOTA v2/v3 campaigns) with a deterministic data set, moving time, fault injection and a',
+    '/_sim control API.',
     '',
     ...rows.map((row) => `  ${row.left.padEnd(width)}${row.right}`),
     `  ${'--help'.padEnd(width)}Show this help.`,

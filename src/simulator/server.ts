@@ -6,15 +6,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { TokenCheck } from './auth.js';
 import { SESSION_EXPIRED_CODE, SESSION_INVALID_CODE } from './auth.js';
+import { CAMPAIGN_APIS, type CampaignApi } from '../campaigns/statuses.js';
+import { devicesPage, listingPage, type CampaignOutcome } from './campaigns.js';
 import type { FailureSpikeRequest } from './dataset.js';
-import { OptionError, parseFaultChanges } from './options.js';
+import { OptionError, parseDuration, parseFaultChanges } from './options.js';
 import { bodyLength, reportPage, type BodyPart } from './reports.js';
 import type { Simulator } from './simulator.js';
 import type { Endpoint, Outcome } from './stats.js';
-import { DEFAULT_MAX_LABEL_VALUES } from './truth.js';
+import type { TruthQuery } from './truth.js';
 
 const BODY_LIMIT = 64 * 1024;
 const REPORTS_PREFIX = '/api/fota/v1/reports/';
+/** /api/fota/v2/reports/ and /api/fota/v3/reports/ */
+const CAMPAIGN_PREFIX = /^\/api\/fota\/(v2|v3)\/reports\//;
 const PADDING = Buffer.alloc(1024 * 1024, 'x');
 
 /** An answer decided before the normal flow ends: thrown, then written by the dispatcher. */
@@ -155,6 +159,64 @@ function intParam(url: URL, name: string, fallback: number, min: number, max: nu
   return value;
 }
 
+function optionalInt(url: URL, name: string, min: number, max: number): number | undefined {
+  return url.searchParams.has(name) ? intParam(url, name, 0, min, max) : undefined;
+}
+
+function truthQuery(url: URL): TruthQuery {
+  const lookback = url.searchParams.get('campaignLookback');
+  let campaignLookbackMs: number | undefined;
+  if (lookback !== null) {
+    try {
+      campaignLookbackMs = parseDuration(lookback);
+    } catch (error) {
+      throw new HttpError(400, { error: `campaignLookback: ${(error as Error).message}` });
+    }
+  }
+  return {
+    maxLabelValues: optionalInt(url, 'maxLabelValues', 1, 1_000_000),
+    campaignLookbackMs,
+    maxCampaigns: optionalInt(url, 'maxCampaigns', 0, 1_000_000),
+    now: optionalInt(url, 'now', 0, 8.64e15),
+    enteredSince: optionalInt(url, 'enteredSince', 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+const NOT_FOUND = (): HttpError =>
+  new HttpError(404, { errorCode: 'NOT_FOUND', errorMessage: 'No such resource' });
+
+type CampaignRoute =
+  /** served false: a listing path the v3ListingPath setting turns off (404, counted as campaigns). */
+  | { readonly kind: 'listing'; readonly account: string; readonly served: boolean }
+  | { readonly kind: 'devices'; readonly account: string; readonly campaignId: string };
+
+/** The campaign route of a path below /api/fota/{api}/reports/, or null when there is none. */
+function campaignRoute(api: CampaignApi, rest: string, sim: Simulator): CampaignRoute | null {
+  let segments: string[];
+  try {
+    segments = rest.split('/').map((segment) => decodeURIComponent(segment));
+  } catch {
+    throw new HttpError(400, {
+      errorCode: 'INVALID_PARAMETER',
+      errorMessage: 'Invalid path encoding',
+    });
+  }
+  const [account = '', first, second, third, ...more] = segments;
+  if (more.length > 0 || account === '') return null;
+  const v3Path = sim.faults.settings.v3ListingPath;
+  if (first === 'campaigns' && second === undefined) {
+    // v2's only path; on v3 the documentation's.
+    return { kind: 'listing', account, served: api === 'v2' || v3Path !== 'sdk' };
+  }
+  if (api === 'v3' && first === 'firmware' && second === 'campaigns' && third === undefined) {
+    return { kind: 'listing', account, served: v3Path !== 'docs' };
+  }
+  if (first === 'campaigns' && second !== undefined && second !== '' && third === 'devices') {
+    return { kind: 'devices', account, campaignId: second };
+  }
+  return null;
+}
+
 function spikeRequest(body: unknown): FailureSpikeRequest {
   if (body === undefined) return {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -194,9 +256,48 @@ export function createRequestHandler(
     if (endpoint !== null) sim.stats.count(endpoint, outcome);
   };
 
+  /** A gateway in a throttle window answers every API request 429 before anything else. */
+  function throttleWindow(res: ServerResponse): void {
+    if (!sim.faults.throttledByWindow()) return;
+    res.setHeader('Retry-After', String(sim.faults.settings.throttleRetryAfterSeconds));
+    throw new HttpError(429, { errorCode: 'TOO_MANY_REQUESTS', errorMessage: 'Too many requests' });
+  }
+
+  /** The rate faults every data request meets: reset, 500, 429 with or without Retry-After. */
+  function drawnFault(
+    req: IncomingMessage,
+    res: ServerResponse,
+    draw: ReturnType<Simulator['faults']['drawReports']>,
+  ): Outcome | null {
+    switch (draw) {
+      case 'reset':
+        req.socket.resetAndDestroy();
+        return 'reset';
+      case 'error':
+        throw new HttpError(500, {
+          errorCode: 'INTERNAL_SERVER_ERROR',
+          errorMessage: 'Internal server error',
+        });
+      case 'throttle':
+        res.setHeader('Retry-After', String(sim.faults.settings.throttleRetryAfterSeconds));
+        throw new HttpError(429, {
+          errorCode: 'TOO_MANY_REQUESTS',
+          errorMessage: 'Too many requests',
+        });
+      case 'throttle-bare':
+        throw new HttpError(429, {
+          errorCode: 'TOO_MANY_REQUESTS',
+          errorMessage: 'Too many requests',
+        });
+      case null:
+        return null;
+    }
+  }
+
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw methodNotAllowed('POST');
     const form = new URLSearchParams(await readBody(req));
+    throttleWindow(res);
     if (sim.faults.drawTokenError()) {
       throw new HttpError(500, {
         error: 'server_error',
@@ -210,6 +311,7 @@ export function createRequestHandler(
   async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw methodNotAllowed('POST');
     const text = await readBody(req);
+    throttleWindow(res);
     const bearer = sim.auth.checkBearer(header(req, 'authorization'));
     if (bearer !== 'ok') throw gatewayFault(bearer);
     if (sim.faults.drawTokenError()) {
@@ -237,35 +339,15 @@ export function createRequestHandler(
     segments: readonly string[],
   ): Promise<Outcome | null> {
     if (req.method !== 'GET') throw methodNotAllowed('GET');
+    throttleWindow(res);
     const latencyMs = sim.faults.settings.latencyMs;
     if (latencyMs > 0) await delay(latencyMs);
     if (res.destroyed) return 'aborted';
     const bearer = sim.auth.checkBearer(header(req, 'authorization'));
     if (bearer !== 'ok') throw gatewayFault(bearer);
     const faults = sim.faults.settings;
-    switch (sim.faults.drawReports()) {
-      case 'reset':
-        req.socket.resetAndDestroy();
-        return 'reset';
-      case 'error':
-        throw new HttpError(500, {
-          errorCode: 'INTERNAL_SERVER_ERROR',
-          errorMessage: 'Internal server error',
-        });
-      case 'throttle':
-        res.setHeader('Retry-After', String(faults.throttleRetryAfterSeconds));
-        throw new HttpError(429, {
-          errorCode: 'TOO_MANY_REQUESTS',
-          errorMessage: 'Too many requests',
-        });
-      case 'throttle-bare':
-        throw new HttpError(429, {
-          errorCode: 'TOO_MANY_REQUESTS',
-          errorMessage: 'Too many requests',
-        });
-      case null:
-        break;
-    }
+    const drawn = drawnFault(req, res, sim.faults.drawReports());
+    if (drawn !== null) return drawn;
     const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
     if (session !== 'ok') throw sessionError(session, faults.sessionErrorStatus);
     const [account = '', , status = '', , index = ''] = segments;
@@ -285,6 +367,57 @@ export function createRequestHandler(
     return null;
   }
 
+  /** Campaign listings and device lists: the v1 reports' checks, in the same order. */
+  async function campaigns(
+    req: IncomingMessage,
+    res: ServerResponse,
+    api: CampaignApi,
+    route: CampaignRoute,
+    url: URL,
+  ): Promise<Outcome | null> {
+    if (req.method !== 'GET') throw methodNotAllowed('GET');
+    throttleWindow(res);
+    const latencyMs = sim.faults.settings.latencyMs;
+    if (latencyMs > 0) await delay(latencyMs);
+    if (res.destroyed) return 'aborted';
+    const bearer = sim.auth.checkBearer(header(req, 'authorization'));
+    if (bearer !== 'ok') throw gatewayFault(bearer);
+    const faults = sim.faults.settings;
+    const drawn = drawnFault(req, res, sim.faults.drawCampaigns());
+    if (drawn !== null) return drawn;
+    if (faults.campaignErrorApi === api) {
+      throw new HttpError(500, {
+        errorCode: 'INTERNAL_SERVER_ERROR',
+        errorMessage: 'Internal server error',
+      });
+    }
+    const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
+    if (session !== 'ok') throw sessionError(session, faults.sessionErrorStatus);
+    const outcome: CampaignOutcome =
+      route.kind === 'listing'
+        ? listingPage(sim.campaigns, sim.options.campaignListingPageSize, faults, {
+            account: route.account,
+            api,
+            campaignStatus: url.searchParams.get('campaignStatus'),
+            lastSeenCampaignId: url.searchParams.get('lastSeenCampaignId'),
+          })
+        : devicesPage(sim.campaigns, sim.options.campaignDevicePageSize, faults, {
+            account: route.account,
+            api,
+            campaignId: route.campaignId,
+            lastSeenDeviceId: url.searchParams.get('lastSeenDeviceId'),
+          });
+    if (outcome.kind === 'invalid') {
+      throw new HttpError(400, { errorCode: 'INVALID_PARAMETER', errorMessage: outcome.message });
+    }
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': outcome.body.length,
+    });
+    res.end(outcome.body);
+    return null;
+  }
+
   async function control(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const route = url.pathname.slice('/_sim/'.length);
     const method = req.method ?? 'GET';
@@ -293,8 +426,7 @@ export function createRequestHandler(
     switch (route) {
       case 'truth': {
         if (method !== 'GET') throw methodNotAllowed('GET');
-        const max = intParam(url, 'maxLabelValues', DEFAULT_MAX_LABEL_VALUES, 1, 1_000_000);
-        sendJson(res, 200, sim.truthJson(max));
+        sendJson(res, 200, sim.truthJson(truthQuery(url)));
         return;
       }
       case 'stats':
@@ -303,12 +435,16 @@ export function createRequestHandler(
         return;
       case 'reset-stats':
         if (method !== 'POST') throw methodNotAllowed('POST');
-        sim.stats.reset();
+        sim.resetStats();
         sendJson(res, 200, sim.statsSnapshot());
         return;
       case 'summary':
         if (method !== 'GET') throw methodNotAllowed('GET');
-        sendJson(res, 200, { generation: sim.dataset.generation, accounts: sim.summary() });
+        sendJson(res, 200, {
+          generation: sim.generation,
+          accounts: sim.summary(),
+          campaigns: sim.campaignSummary(),
+        });
         return;
       case 'faults': {
         if (method === 'GET') {
@@ -329,7 +465,7 @@ export function createRequestHandler(
       case 'advance': {
         if (method !== 'POST') throw methodNotAllowed('POST');
         const generation = sim.advance(intParam(url, 'ticks', 1, 1, 100_000));
-        sendJson(res, 200, { generation, clock: new Date(sim.dataset.clockMs).toISOString() });
+        sendJson(res, 200, { generation, clock: new Date(sim.clock.clockMs).toISOString() });
         return;
       }
       case 'scenario/failure-spike': {
@@ -371,7 +507,7 @@ export function createRequestHandler(
         endpoint = 'reports';
         const segments = path.slice(REPORTS_PREFIX.length).split('/');
         if (segments.length !== 5 || segments[1] !== 'status' || segments[3] !== 'index') {
-          throw new HttpError(404, { errorCode: 'NOT_FOUND', errorMessage: 'No such resource' });
+          throw NOT_FOUND();
         }
         let decoded: string[];
         try {
@@ -387,10 +523,21 @@ export function createRequestHandler(
           count(endpoint, outcome);
           return;
         }
+      } else if (CAMPAIGN_PREFIX.test(path)) {
+        const api = CAMPAIGN_APIS.find((a) => path.startsWith(`/api/fota/${a}/reports/`)) ?? 'v2';
+        const route = campaignRoute(api, path.replace(CAMPAIGN_PREFIX, ''), sim);
+        if (route === null) throw NOT_FOUND();
+        endpoint = route.kind === 'listing' ? 'campaigns' : 'campaign_devices';
+        if (route.kind === 'listing' && !route.served) throw NOT_FOUND();
+        const outcome = await campaigns(req, res, api, route, url);
+        if (outcome !== null) {
+          count(endpoint, outcome);
+          return;
+        }
       } else if (path.startsWith('/_sim/')) {
         await control(req, res, url);
       } else {
-        throw new HttpError(404, { errorCode: 'NOT_FOUND', errorMessage: 'No such resource' });
+        throw NOT_FOUND();
       }
       count(endpoint, res.statusCode);
     } catch (error) {

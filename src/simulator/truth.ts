@@ -1,17 +1,30 @@
 /**
  * What a correct exporter must report for the current state, computed from the simulator's model
  * (never from served bytes, never from exporter code). Faults that garble the served reports do not
- * change the truth: it always describes the real data.
+ * change the truth: it always describes the real data. This file covers the v1 upgrade reports and
+ * puts the whole truth together; campaign-truth.ts covers v2/v3.
  */
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
-import { forEachDevice, type Dataset, type Upgrade } from './dataset.js';
+import { computeCampaignTruth, type CampaignTruth } from './campaign-truth.js';
+import type { CampaignDataset } from './campaign-dataset.js';
+import type { CampaignApi } from '../campaigns/statuses.js';
+import { forEachDevice, type Dataset, type EnteredCount, type Upgrade } from './dataset.js';
+import {
+  DEFAULT_MAX_LABEL_VALUES,
+  SummaryBuilder,
+  TopLabels,
+  UNKNOWN,
+  addCount,
+  compareText,
+  labelOr,
+  offerSummary,
+  reasonLabel,
+  type DeviceSummary,
+} from './labels.js';
 
-/** Fixed by the exporter's label rules. */
-export const MAX_LABEL_LENGTH = 120;
-export const DEFAULT_MAX_LABEL_VALUES = 50;
-export const OTHER = 'other';
-export const NONE = 'none';
-export const UNKNOWN = 'unknown';
+export { DEFAULT_MAX_LABEL_VALUES } from './labels.js';
+export const DEFAULT_CAMPAIGN_LOOKBACK_MS = 7 * 86_400_000;
+export const DEFAULT_MAX_CAMPAIGNS = 100;
 
 export interface UpgradeSeries {
   readonly firmware_to: string;
@@ -29,51 +42,45 @@ export interface StatusTruth {
   readonly upgrades: UpgradeSeries[];
   readonly devices: DeviceSeries[];
   readonly oldestStartTimestampSeconds: number | null;
+  /** Only when the truth was asked with enteredSince. */
+  readonly entered?: EnteredCount;
 }
 
 export interface Truth {
   readonly generation: number;
   readonly maxLabelValues: number;
+  readonly campaignLookbackMs: number;
+  readonly maxCampaigns: number;
+  /** The instant the campaign walk set was decided for, in ms since the epoch. */
+  readonly now: number;
+  readonly enteredSince: number | null;
   readonly accounts: Record<string, Record<UpgradeStatus, StatusTruth>>;
+  readonly campaigns: Record<string, Record<CampaignApi, CampaignTruth>>;
 }
 
-/** Cuts a value to its first MAX_LABEL_LENGTH Unicode code points (not UTF-16 units). */
-export function truncateLabel(value: string): string {
-  if (value.length <= MAX_LABEL_LENGTH) return value;
-  const points = Array.from(value);
-  return points.length <= MAX_LABEL_LENGTH ? value : points.slice(0, MAX_LABEL_LENGTH).join('');
+/** What the truth is asked for; every field is optional and defaults as the exporter's settings do. */
+export interface TruthQuery {
+  readonly maxLabelValues?: number;
+  readonly campaignLookbackMs?: number;
+  readonly maxCampaigns?: number;
+  /** ms since the epoch; defaults to the simulated clock. */
+  readonly now?: number;
+  /** A generation: adds what entered each status after it. */
+  readonly enteredSince?: number;
 }
 
-/** Keeps the first N distinct values seen; every later new value becomes 'other'. */
-class LabelCap {
-  private readonly kept = new Set<string>();
-  constructor(private readonly max: number) {}
+export type ResolvedTruthQuery = Required<Omit<TruthQuery, 'enteredSince'>> & {
+  readonly enteredSince: number | null;
+};
 
-  apply(value: string): string {
-    if (this.kept.has(value)) return value;
-    if (this.kept.size < this.max) {
-      this.kept.add(value);
-      return value;
-    }
-    return OTHER;
-  }
-}
-
-function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/**
- * An upgrade's device entries reduced to what the label rules need: distinct values in order of
- * first appearance, and counts per (status, reason). Capping over these is the same as capping
- * device by device, because a cap only changes when a value is seen for the first time.
- */
-interface DeviceSummary {
-  readonly version: number;
-  readonly statuses: readonly string[];
-  readonly reasons: readonly string[];
-  /** [status index, reason index, count] */
-  readonly pairs: readonly (readonly [number, number, number])[];
+export function resolveTruthQuery(query: TruthQuery, clockMs: number): ResolvedTruthQuery {
+  return {
+    maxLabelValues: query.maxLabelValues ?? DEFAULT_MAX_LABEL_VALUES,
+    campaignLookbackMs: query.campaignLookbackMs ?? DEFAULT_CAMPAIGN_LOOKBACK_MS,
+    maxCampaigns: query.maxCampaigns ?? DEFAULT_MAX_CAMPAIGNS,
+    now: query.now ?? clockMs,
+    enteredSince: query.enteredSince ?? null,
+  };
 }
 
 /** Summaries live as long as their upgrade and are redone only when it changes. */
@@ -82,92 +89,108 @@ const summaries = new WeakMap<Upgrade, DeviceSummary>();
 function summarise(upgrade: Upgrade): DeviceSummary {
   const cached = summaries.get(upgrade);
   if (cached !== undefined && cached.version === upgrade.version) return cached;
-  const statuses = new Map<string, number>();
-  const reasons = new Map<string, number>();
-  const counts = new Map<number, number>();
+  const builder = new SummaryBuilder();
   forEachDevice(upgrade, (_deviceId, status, reason) => {
-    const deviceStatus = truncateLabel(status);
-    const resultReason = reason === undefined ? NONE : truncateLabel(reason);
-    let s = statuses.get(deviceStatus);
-    if (s === undefined) statuses.set(deviceStatus, (s = statuses.size));
-    let r = reasons.get(resultReason);
-    if (r === undefined) reasons.set(resultReason, (r = reasons.size));
-    const pair = s * 0x100000 + r;
-    counts.set(pair, (counts.get(pair) ?? 0) + 1);
+    builder.add(labelOr(status, UNKNOWN), reasonLabel(reason));
   });
-  const summary: DeviceSummary = {
-    version: upgrade.version,
-    statuses: [...statuses.keys()],
-    reasons: [...reasons.keys()],
-    pairs: [...counts].map(([pair, count]) => [
-      Math.floor(pair / 0x100000),
-      pair % 0x100000,
-      count,
-    ]),
-  };
+  const summary = builder.build(upgrade.version);
   summaries.set(upgrade, summary);
   return summary;
 }
 
-function statusTruth(list: readonly Upgrade[], maxLabelValues: number): StatusTruth {
-  const firmwareCap = new LabelCap(maxLabelValues);
-  const deviceStatusCap = new LabelCap(maxLabelValues);
-  const reasonCap = new LabelCap(maxLabelValues);
-  const upgrades = new Map<string, number>();
-  const devices = new Map<string, DeviceSeries & { count: number }>();
+function statusTruth(
+  list: readonly Upgrade[],
+  maxLabelValues: number,
+  entered: EnteredCount | null,
+): StatusTruth {
+  const firmwareLabels = new TopLabels(maxLabelValues);
+  const statusLabels = new TopLabels(maxLabelValues);
+  const reasonLabels = new TopLabels(maxLabelValues);
+  // A report pass is one walk for every label.
   const seen = new Set<string>();
+  const walked: {
+    firmware: string;
+    firmwareTracked: boolean;
+    summary: DeviceSummary;
+    tracked: { statuses: boolean[]; reasons: boolean[] };
+  }[] = [];
   let oldestMs: number | null = null;
+  let position = 0;
   for (const upgrade of list) {
     if (seen.has(upgrade.id)) continue;
     seen.add(upgrade.id);
     if (oldestMs === null || upgrade.startMs < oldestMs) oldestMs = upgrade.startMs;
-    const firmwareTo = upgrade.firmware.to;
-    const firmware = firmwareCap.apply(
-      firmwareTo === undefined || firmwareTo === '' ? UNKNOWN : truncateLabel(firmwareTo),
-    );
-    upgrades.set(firmware, (upgrades.get(firmware) ?? 0) + 1);
+    const firmware = labelOr(upgrade.firmware.to, UNKNOWN);
+    const firmwareTracked = firmwareLabels.offer(firmware, upgrade.deviceCount, walked.length);
     const summary = summarise(upgrade);
-    const statuses = summary.statuses.map((status) => deviceStatusCap.apply(status));
-    const reasons = summary.reasons.map((reason) => reasonCap.apply(reason));
+    const tracked = offerSummary(summary, position, statusLabels, reasonLabels);
+    walked.push({ firmware, firmwareTracked, summary, tracked });
+    position += upgrade.deviceCount;
+  }
+  const upgrades = new Map<string, number>();
+  const devices = new Map<string, number>();
+  for (const { firmware, firmwareTracked, summary, tracked } of walked) {
+    const firmwareTo = firmwareLabels.label(firmware, firmwareTracked);
+    addCount(upgrades, firmwareTo, 1);
+    const statuses = summary.statuses.map((run, i) =>
+      statusLabels.label(run.value, tracked.statuses[i] ?? false),
+    );
+    const reasons = summary.reasons.map((run, i) =>
+      reasonLabels.label(run.value, tracked.reasons[i] ?? false),
+    );
     for (const [s, r, count] of summary.pairs) {
-      const deviceStatus = statuses[s] ?? OTHER;
-      const resultReason = reasons[r] ?? OTHER;
-      const key = `${firmware}\u0000${deviceStatus}\u0000${resultReason}`;
-      const series = devices.get(key);
-      if (series === undefined) {
-        devices.set(key, {
-          firmware_to: firmware,
-          device_status: deviceStatus,
-          result_reason: resultReason,
-          count,
-        });
-      } else series.count += count;
+      addCount(devices, JSON.stringify([firmwareTo, statuses[s], reasons[r]]), count);
     }
   }
-  return {
+  const truth: StatusTruth = {
     upgrades: [...upgrades]
       .map(([firmware_to, count]) => ({ firmware_to, count }))
       .sort((a, b) => compareText(a.firmware_to, b.firmware_to)),
-    devices: [...devices.values()].sort(
-      (a, b) =>
-        compareText(a.firmware_to, b.firmware_to) ||
-        compareText(a.device_status, b.device_status) ||
-        compareText(a.result_reason, b.result_reason),
-    ),
+    devices: [...devices]
+      .map(([key, count]) => {
+        const [firmware_to, device_status, result_reason] = JSON.parse(key) as [
+          string,
+          string,
+          string,
+        ];
+        return { firmware_to, device_status, result_reason, count };
+      })
+      .sort(
+        (a, b) =>
+          compareText(a.firmware_to, b.firmware_to) ||
+          compareText(a.device_status, b.device_status) ||
+          compareText(a.result_reason, b.result_reason),
+      ),
     oldestStartTimestampSeconds: oldestMs === null ? null : Math.floor(oldestMs / 1000),
   };
+  return entered === null ? truth : { ...truth, entered };
 }
 
-/** Truth for every account and all six statuses. Series are sorted by their labels. */
-export function computeTruth(dataset: Dataset, maxLabelValues = DEFAULT_MAX_LABEL_VALUES): Truth {
+/** Truth for every account: all six statuses, and both campaign APIs. Series are sorted by labels. */
+export function computeTruth(
+  dataset: Dataset,
+  campaigns: CampaignDataset,
+  query: ResolvedTruthQuery,
+): Truth {
   const accounts: Record<string, Record<UpgradeStatus, StatusTruth>> = {};
   for (const account of dataset.accounts) {
     accounts[account] = Object.fromEntries(
       UPGRADE_STATUSES.map((status) => [
         status,
-        statusTruth(dataset.list(account, status), maxLabelValues),
+        statusTruth(
+          dataset.list(account, status),
+          query.maxLabelValues,
+          query.enteredSince === null
+            ? null
+            : dataset.enteredSince(account, status, query.enteredSince),
+        ),
       ]),
     ) as Record<UpgradeStatus, StatusTruth>;
   }
-  return { generation: dataset.generation, maxLabelValues, accounts };
+  return {
+    generation: dataset.generation,
+    ...query,
+    accounts,
+    campaigns: computeCampaignTruth(campaigns, query),
+  };
 }

@@ -187,16 +187,67 @@ function truncate(value: string): string {
   return [...value].slice(0, MAX_LABEL_LENGTH).join('');
 }
 
-function cap(max: number): (value: string) => string {
-  const kept = new Set<string>();
-  return (value) => {
-    if (kept.has(value)) return value;
-    if (kept.size < max) {
-      kept.add(value);
-      return value;
+/** SPEC §3.1, transcribed here from the rule text for the test's own reading of served pages. */
+const NORMALISE: [RegExp, string][] = [
+  [/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/g, '<id>'],
+  [/\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?/g, '<time>'],
+  [/\d{4}-\d{2}-\d{2}/g, '<date>'],
+  [/\b\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{2,4}\b/gi, '<date>'],
+  [/\b\d{1,2}:\d{2}(?::\d{2})?(?: ?(?:UTC|GMT|Z)\b)?/g, '<time>'],
+  [/\d{6,}/g, '<id>'],
+  [/(?<![\p{L}\p{N}_.-])\d+(?:\.\d+)?(?![\p{L}\p{N}_])/gu, '<n>'],
+];
+
+export function reasonValue(raw: string | null | undefined): string {
+  if (raw === undefined || raw === null || raw === '') return 'none';
+  return truncate(NORMALISE.reduce((text, [pattern, token]) => text.replace(pattern, token), raw));
+}
+
+export function plainValue(raw: string | null | undefined, missing: string): string {
+  return raw === undefined || raw === null || raw === '' ? missing : truncate(raw);
+}
+
+/**
+ * SPEC §3.3 applied entry by entry (the simulator's truth works on per-upgrade summaries instead):
+ * the first 10 × N distinct values of each walk are tracked, the N heaviest tracked values are
+ * kept (ties to the most recent), everything else is other.
+ */
+export class EntryCapper {
+  private readonly tallies = new Map<string, { weight: number; recency: number }>();
+  private walk = new Set<string>();
+  private readonly entries: { value: string; tracked: boolean }[] = [];
+
+  constructor(private readonly max: number) {}
+
+  newWalk(): void {
+    this.walk = new Set();
+  }
+
+  /** Records an entry; returns its index, for label() once every entry is in. */
+  add(value: string, weight: number, recency: number): number {
+    const tracked = this.walk.has(value) || this.walk.size < 10 * this.max;
+    if (tracked) {
+      this.walk.add(value);
+      const tally = this.tallies.get(value) ?? { weight: 0, recency: -1 };
+      tally.weight += weight;
+      tally.recency = Math.max(tally.recency, recency);
+      this.tallies.set(value, tally);
     }
-    return 'other';
-  };
+    this.entries.push({ value, tracked });
+    return this.entries.length - 1;
+  }
+
+  label(index: number): string {
+    const entry = this.entries[index];
+    if (entry === undefined || !entry.tracked) return 'other';
+    const ranked = [...this.tallies].sort(
+      ([, a], [, b]) => b.weight - a.weight || b.recency - a.recency,
+    );
+    this.kept ??= new Set(ranked.slice(0, this.max).map(([value]) => value));
+    return this.kept.has(entry.value) ? entry.value : 'other';
+  }
+
+  private kept: Set<string> | undefined;
 }
 
 export interface CountedStatus {
@@ -210,13 +261,13 @@ export function countServed(
   upgrades: readonly ServedUpgrade[],
   maxLabelValues: number,
 ): CountedStatus {
-  const firmwareCap = cap(maxLabelValues);
-  const statusCap = cap(maxLabelValues);
-  const reasonCap = cap(maxLabelValues);
-  const upgradeCounts: Record<string, number> = {};
-  const deviceCounts: Record<string, number> = {};
+  const firmwares = new EntryCapper(maxLabelValues);
+  const statuses = new EntryCapper(maxLabelValues);
+  const reasons = new EntryCapper(maxLabelValues);
   const seen = new Set<string>();
+  const rows: { firmware: number; devices: [number, number][] }[] = [];
   let oldest: number | null = null;
+  let position = 0;
   for (const upgrade of upgrades) {
     if (seen.has(upgrade.id)) continue;
     seen.add(upgrade.id);
@@ -227,14 +278,27 @@ export function countServed(
           : upgrade.startDate,
       ) / 1000;
     oldest = oldest === null ? start : Math.min(oldest, start);
-    const firmware = firmwareCap(upgrade.firmwareTo ? truncate(upgrade.firmwareTo) : 'unknown');
+    const firmware = firmwares.add(
+      plainValue(upgrade.firmwareTo, 'unknown'),
+      upgrade.deviceList.length,
+      rows.length,
+    );
+    const devices = upgrade.deviceList.map((device): [number, number] => {
+      const at = position++;
+      return [
+        statuses.add(plainValue(device.status, 'unknown'), 1, at),
+        reasons.add(reasonValue(device.resultReason), 1, at),
+      ];
+    });
+    rows.push({ firmware, devices });
+  }
+  const upgradeCounts: Record<string, number> = {};
+  const deviceCounts: Record<string, number> = {};
+  for (const row of rows) {
+    const firmware = firmwares.label(row.firmware);
     upgradeCounts[firmware] = (upgradeCounts[firmware] ?? 0) + 1;
-    for (const device of upgrade.deviceList) {
-      const key = JSON.stringify([
-        firmware,
-        statusCap(truncate(device.status)),
-        reasonCap(device.resultReason === undefined ? 'none' : truncate(device.resultReason)),
-      ]);
+    for (const [status, reason] of row.devices) {
+      const key = JSON.stringify([firmware, statuses.label(status), reasons.label(reason)]);
       deviceCounts[key] = (deviceCounts[key] ?? 0) + 1;
     }
   }

@@ -49,10 +49,18 @@ describe('simulator reports paging', () => {
     const truth = sim.truth(max);
     expect(truth.maxLabelValues).toBe(max);
     expect(await walkAll(sim, auth, max)).toEqual(truth.accounts);
-    const json = JSON.stringify(truth);
+    const json = JSON.stringify(truth.accounts);
+    // Reasons that differ only in counts, dates and device ids fold into one value each.
+    expect(json).not.toMatch(/last attempt \d/);
+    if (max === 50) {
+      expect(json).toContain('Upgrade failed after <n> attempts, last attempt <date>');
+      expect(json).toContain('Device <id> not reachable');
+    }
     // The data set must be big enough to exercise the caps.
-    expect(json).toContain('"result_reason":"other"');
-    if (max === 3) expect(json).toContain('"firmware_to":"other"');
+    if (max === 3) {
+      expect(json).toContain('"result_reason":"other"');
+      expect(json).toContain('"firmware_to":"other"');
+    }
   });
 
   test('truth covers all six statuses of every account', () => {

@@ -146,8 +146,8 @@ const STUCK_EXTRA_MS = 5 * DAY_MS;
 const STUCK_CHANCE = 0.15;
 const NO_END_DATE_CHANCE = 0.05;
 const NO_STATUS_KEY_CHANCE = 0.08;
-/** Device fates, per mille or per cent of the device hash. */
-const REJECTED_PER_MILLE = 40;
+/** One device in this many is rejected; other fates are per cent of the device hash. */
+const REJECTED_EVERY = 25;
 const NEVER_REPORTS_PERCENT = 5;
 const FAILED_PERCENT = 12;
 /** Ticks a finished campaign's devices had: enough for every device that reports. */
@@ -279,8 +279,9 @@ export class DeviceDeriver {
     track.steps = 0;
     track.recentAttemptMs = NaN;
     track.nextAttemptMs = NaN;
-    if (h % 1000 < REJECTED_PER_MILLE) {
-      const reason = REJECTED_REASONS[h3 % REJECTED_REASONS.length];
+    if (i % REJECTED_EVERY === REJECTED_EVERY >> 1) {
+      // Rejections come in turn, so their reasons tie in weight: the top-N rule's tie-break matters.
+      const reason = REJECTED_REASONS[Math.floor(i / REJECTED_EVERY) % REJECTED_REASONS.length];
       track.push('DeviceRejected', reason, c.createdGeneration, c.createdMs);
       return;
     }

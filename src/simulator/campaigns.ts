@@ -167,9 +167,10 @@ class PageWriter {
     this.position += this.buffer.write(text, this.position, 'latin1');
   }
 
-  bytes(bytes: Buffer): void {
+  bytes(bytes: Uint8Array): void {
     this.room(bytes.length);
-    this.position += bytes.copy(this.buffer, this.position);
+    this.buffer.set(bytes, this.position);
+    this.position += bytes.length;
   }
 
   /** A non-negative integer of up to 16 digits. */
@@ -227,30 +228,43 @@ function jsonTime(ms: number): Buffer {
   return bytes;
 }
 
+/** The fixed parts of a device entry, as bytes once. */
+const PART = {
+  open: Buffer.from('{"deviceId":"'),
+  status: Buffer.from('","status":'),
+  reason: Buffer.from(',"resultReason":'),
+  nullReason: Buffer.from(',"resultReason":null'),
+  updated: Buffer.from(',"updatedTime":'),
+  recent: Buffer.from(',"recentAttemptTime":'),
+  next: Buffer.from(',"nextAttemptTime":'),
+  close: Buffer.from('}'),
+  comma: Buffer.from(','),
+};
+
 function writeDevice(out: PageWriter, track: DeviceTrack, v3: boolean): void {
-  out.ascii('{"deviceId":"');
+  out.bytes(PART.open);
   out.digits(track.deviceId);
-  out.ascii('","status":');
+  out.bytes(PART.status);
   out.bytes(jsonText(track.status));
   const reason = track.reason;
-  if (reason === null) out.ascii(',"resultReason":null');
+  if (reason === null) out.bytes(PART.nullReason);
   else if (reason !== undefined) {
-    out.ascii(',"resultReason":');
+    out.bytes(PART.reason);
     out.bytes(jsonText(reason));
   }
   if (v3) {
-    out.ascii(',"updatedTime":');
+    out.bytes(PART.updated);
     out.bytes(jsonTime(track.updatedMs));
     if (!Number.isNaN(track.recentAttemptMs)) {
-      out.ascii(',"recentAttemptTime":');
+      out.bytes(PART.recent);
       out.bytes(jsonTime(track.recentAttemptMs));
     }
     if (!Number.isNaN(track.nextAttemptMs)) {
-      out.ascii(',"nextAttemptTime":');
+      out.bytes(PART.next);
       out.bytes(jsonTime(track.nextAttemptMs));
     }
   }
-  out.ascii('}');
+  out.bytes(PART.close);
 }
 
 export function devicesPage(
@@ -301,7 +315,7 @@ export function devicesPage(
   const track = new DeviceTrack();
   const v3 = campaign.api === 'v3';
   for (let i = start; i < end; i += 1) {
-    if (i > start) out.ascii(',');
+    if (i > start) out.bytes(PART.comma);
     deriver.derive(i, track);
     writeDevice(out, track, v3);
   }

@@ -70,6 +70,9 @@ describe('thingspace-simulator CLI', () => {
     [['--listen-address', 'localhost'], '--listen-address'],
     [['--total-devices', '1000000', '--devices-per-upgrade-max', '10'], '--total-devices'],
     [['--error-rate', '0.6', '--reset-rate', '0.6'], 'at most 1'],
+    [['--throttle-window', '30s/10s'], '--throttle-window'],
+    [['--v3-listing-path', 'firmware'], '--v3-listing-path'],
+    [['stray'], 'stray'],
   ])('%j exits 2 with one line naming %s', async (args, named) => {
     const { code, stdout, stderr } = await runCli(args);
     expect(code).toBe(2);

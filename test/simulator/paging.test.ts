@@ -63,6 +63,22 @@ describe('simulator reports paging', () => {
     }
   });
 
+  test('small upgrades and a cap of 4: ties go to the most recent value', async () => {
+    const small = await startFrozen({
+      seed: 12,
+      accounts: 1,
+      devicesPerUpgradeMean: 2,
+      pageSize: 5,
+    });
+    try {
+      const session = await signIn(small.url);
+      // With two devices an upgrade, firmware and reasons tie at the fourth place here.
+      expect(await walkAll(small, session, 4)).toEqual(small.truth(4).accounts);
+    } finally {
+      await small.close();
+    }
+  });
+
   test('truth covers all six statuses of every account', () => {
     const truth = sim.truth();
     expect(Object.keys(truth.accounts)).toEqual([ACCOUNT_1, ACCOUNT_2]);

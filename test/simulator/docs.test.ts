@@ -16,12 +16,12 @@ describe('docs/simulator.md', () => {
       .split('\n')
       .filter((line) => line.startsWith('| `--'))
       .map(cells);
-    const documented = rows.map((row) => /^`(--[a-z-]+)/.exec(row[0] ?? '')?.[1]);
+    const documented = rows.map((row) => /^`(--[a-z0-9-]+)/.exec(row[0] ?? '')?.[1]);
     expect(documented.filter((flag) => flag !== '--help')).toEqual(
       ALL_FLAGS.map((spec) => spec.flag),
     );
     for (const spec of ALL_FLAGS) {
-      const row = rows.find((r) => /^`(--[a-z-]+)/.exec(r[0] ?? '')?.[1] === spec.flag) ?? [];
+      const row = rows.find((r) => /^`(--[a-z0-9-]+)/.exec(r[0] ?? '')?.[1] === spec.flag) ?? [];
       const usage = spec.value === null ? spec.flag : `${spec.flag} ${spec.value}`;
       expect(row[0]).toBe(`\`${usage}\``);
       expect(row[1]).toBe(`\`${spec.show(spec.default)}\``);

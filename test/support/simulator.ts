@@ -1,6 +1,7 @@
 /** The simulator as a separate process, with its control API, and its truth as series for comparing. */
 import { SIMULATOR_BIN, startProcess, type Running } from './process.js';
-import type { Truth } from '../../bench/lib/series.mjs';
+import { seriesKey, type Truth } from '../../bench/lib/series.mjs';
+import type { CampaignTruth } from '../../src/simulator/index.js';
 
 export const SIMULATOR_ENV = {
   THINGSPACE_CLIENT_ID: 'demo-client',
@@ -9,9 +10,39 @@ export const SIMULATOR_ENV = {
   THINGSPACE_PASSWORD: 'demo-password',
 };
 
+/** What /_sim/truth is asked for (docs/simulator.md, "Truth"); every field is optional. */
+export interface TruthQuery {
+  maxLabelValues?: number;
+  /** A duration such as 7d (the exporter's --collector.campaign-lookback). */
+  campaignLookback?: string;
+  maxCampaigns?: number;
+  /** ms since the epoch: pass the exporter's wall clock, since it decides the walk set by it. */
+  now?: number;
+  /** A generation: adds what entered each status after it. */
+  enteredSince?: number;
+}
+
+/** The whole truth: the v1 part the benchmark also reads, and the campaigns. */
+export interface SimulatorTruth extends Truth {
+  maxLabelValues: number;
+  campaignLookbackMs: number;
+  maxCampaigns: number;
+  now: number;
+  enteredSince: number | null;
+  accounts: Record<
+    string,
+    Record<
+      string,
+      Truth['accounts'][string][string] & { entered?: { upgrades: number; devices: number } }
+    >
+  >;
+  campaigns: Record<string, Record<'v2' | 'v3', CampaignTruth>>;
+}
+
 export interface SimulatorProcess extends Running {
   url: string;
-  truth(maxLabelValues?: number): Promise<Truth>;
+  /** A number is maxLabelValues alone. */
+  truth(query?: number | TruthQuery): Promise<SimulatorTruth>;
   stats(): Promise<Record<string, unknown>>;
   setFaults(changes: Record<string, unknown>): Promise<void>;
   advance(ticks: number): Promise<number>;
@@ -21,6 +52,16 @@ export interface SimulatorProcess extends Running {
 async function json(res: Response): Promise<unknown> {
   if (!res.ok) throw new Error(`${res.url}: HTTP ${res.status} ${await res.text()}`);
   return res.json();
+}
+
+export function truthPath(query: number | TruthQuery = {}): string {
+  const params = new URLSearchParams();
+  const q: TruthQuery = typeof query === 'number' ? { maxLabelValues: query } : query;
+  for (const [key, value] of Object.entries(q)) {
+    if (value !== undefined) params.set(key, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? '/_sim/truth' : `/_sim/truth?${text}`;
 }
 
 export async function startSimulatorProcess(args: string[]): Promise<SimulatorProcess> {
@@ -38,8 +79,8 @@ export async function startSimulatorProcess(args: string[]): Promise<SimulatorPr
   return {
     ...p,
     url,
-    truth: async (max = 50) =>
-      (await json(await fetch(`${url}/_sim/truth?maxLabelValues=${max}`))) as Truth,
+    truth: async (query = 50) =>
+      (await json(await fetch(url + truthPath(query)))) as SimulatorTruth,
     stats: async () => (await json(await fetch(`${url}/_sim/stats`))) as Record<string, unknown>,
     setFaults: async (changes) => {
       await json(
@@ -54,6 +95,111 @@ export async function startSimulatorProcess(args: string[]): Promise<SimulatorPr
       ((await post(`/_sim/advance?ticks=${ticks}`)) as { generation: number }).generation,
     post,
   };
+}
+
+/** The campaign series whose values come from the data, and so must equal the simulator's truth. */
+export const CAMPAIGN_METRICS = [
+  'thingspace_fota_campaigns',
+  'thingspace_fota_campaign_devices',
+  'thingspace_fota_campaign_info',
+  'thingspace_fota_campaign_device_status',
+  'thingspace_fota_campaign_total_devices',
+  'thingspace_fota_campaign_end_timestamp_seconds',
+  'thingspace_fota_campaigns_folded',
+];
+
+/**
+ * The campaign series a correct exporter must serve for this truth, keyed like seriesMap() of
+ * bench/lib/series.mjs. `only` narrows it to some accounts and APIs (e.g. the ones not under a fault).
+ */
+export function campaignTruthSeries(
+  truth: Pick<SimulatorTruth, 'campaigns'>,
+  only?: (account: string, api: string) => boolean,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [account, apis] of Object.entries(truth.campaigns)) {
+    for (const [api, t] of Object.entries(apis)) {
+      if (only && !only(account, api)) continue;
+      const base = { account, api };
+      for (const { campaign_status, count } of t.campaigns) {
+        out.set(seriesKey('thingspace_fota_campaigns', { ...base, campaign_status }), count);
+      }
+      for (const { count, ...labels } of t.devices) {
+        out.set(seriesKey('thingspace_fota_campaign_devices', { ...base, ...labels }), count);
+      }
+      for (const walked of t.walked) {
+        const id = { ...base, campaign_id: walked.campaign_id };
+        out.set(
+          seriesKey('thingspace_fota_campaign_info', {
+            ...id,
+            campaign_name: walked.campaign_name,
+            firmware_from: walked.firmware_from,
+            firmware_to: walked.firmware_to,
+            campaign_status: walked.campaign_status,
+          }),
+          1,
+        );
+        for (const { device_status, count } of walked.device_status) {
+          out.set(
+            seriesKey('thingspace_fota_campaign_device_status', { ...id, device_status }),
+            count,
+          );
+        }
+        out.set(seriesKey('thingspace_fota_campaign_total_devices', id), walked.total_devices);
+        if (walked.end_timestamp_seconds !== null) {
+          out.set(
+            seriesKey('thingspace_fota_campaign_end_timestamp_seconds', id),
+            walked.end_timestamp_seconds,
+          );
+        }
+      }
+      out.set(seriesKey('thingspace_fota_campaigns_folded', base), t.folded);
+    }
+  }
+  return out;
+}
+
+export const ENTERED_METRICS = [
+  'thingspace_fota_upgrades_entered_total',
+  'thingspace_fota_upgrade_devices_entered_total',
+  'thingspace_fota_campaign_devices_entered_total',
+];
+
+/**
+ * The entered counters a correct exporter must show, for a truth asked with enteredSince = the
+ * generation its learning pass read (and polled every generation since).
+ */
+export function enteredTruthSeries(truth: SimulatorTruth): Map<string, number> {
+  if (truth.enteredSince === null) throw new Error('ask the truth with enteredSince');
+  const out = new Map<string, number>();
+  for (const [account, statuses] of Object.entries(truth.accounts)) {
+    for (const [status, t] of Object.entries(statuses)) {
+      const labels = { account, status };
+      out.set(
+        seriesKey('thingspace_fota_upgrades_entered_total', labels),
+        t.entered?.upgrades ?? 0,
+      );
+      out.set(
+        seriesKey('thingspace_fota_upgrade_devices_entered_total', labels),
+        t.entered?.devices ?? 0,
+      );
+    }
+  }
+  for (const [account, apis] of Object.entries(truth.campaigns)) {
+    for (const [api, t] of Object.entries(apis)) {
+      for (const { device_status, count } of t.enteredDevices ?? []) {
+        out.set(
+          seriesKey('thingspace_fota_campaign_devices_entered_total', {
+            account,
+            api,
+            device_status,
+          }),
+          count,
+        );
+      }
+    }
+  }
+  return out;
 }
 
 // Truth as series is shared with the benchmark (bench/lib/series.mjs), which runs without a build step.

@@ -108,7 +108,7 @@ export interface Campaign {
   spike: CampaignSpike | null;
   /** Stays Scheduled for days past its endDate, devices still pending: the "stuck" case. */
   readonly stuck: boolean;
-  /** A campaign of an unknown status: frozen, its pending devices in an unknown device status. */
+  /** A campaign of an unknown status: its status never changes, its devices move into an unknown one. */
   readonly paused: boolean;
   /** Bumped on every change, so derived summaries can tell they are stale. */
   version: number;
@@ -288,12 +288,21 @@ export class DeviceDeriver {
     const pendingAt = 1 + ((h2 >>> 16) % 12);
     const doneAt = pendingAt + 1 + (h3 % 24);
     const neverReports = h2 % 100 < NEVER_REPORTS_PERCENT;
+    track.push('Accepted', v3 ? null : undefined, c.createdGeneration, c.createdMs);
     if (c.paused) {
-      const until = c.createdMs + (doneAt * HOUR_MS) / 4;
-      track.push(UNKNOWN_DEVICE_STATUS, deferredReason(until), c.createdGeneration, c.createdMs);
+      // Devices of a campaign in an unknown status move into an unknown device status, and stay.
+      if (pendingAt <= this.limit) {
+        const since = this.timeOf(pendingAt);
+        const until = Math.floor((since + (doneAt * HOUR_MS) / 4) / MINUTE_MS) * MINUTE_MS;
+        track.push(
+          UNKNOWN_DEVICE_STATUS,
+          deferredReason(until),
+          this.generationOf(pendingAt),
+          since,
+        );
+      }
       return;
     }
-    track.push('Accepted', v3 ? null : undefined, c.createdGeneration, c.createdMs);
     if (v3 && pendingAt <= this.limit) {
       const since = this.timeOf(pendingAt);
       const steps = neverReports ? 24 : doneAt - pendingAt;
@@ -556,7 +565,12 @@ export class CampaignDataset {
   }
 
   private move(rng: Random, campaign: Campaign, generation: number, clockMs: number): void {
-    if (campaign.paused) return;
+    if (campaign.paused) {
+      // An unknown status never changes here, but its devices move on.
+      campaign.tickGenerations.push(generation);
+      campaign.version += 1;
+      return;
+    }
     const before = campaign.status;
     const point = rng.float();
     const stop = (kind: CampaignStop['kind']): void => {

@@ -9,6 +9,7 @@ import { SESSION_EXPIRED_CODE, SESSION_INVALID_CODE } from './auth.js';
 import { CAMPAIGN_APIS, type CampaignApi } from '../campaigns/statuses.js';
 import { devicesPage, listingPage, type CampaignOutcome } from './campaigns.js';
 import type { FailureSpikeRequest } from './dataset.js';
+import type { RequestDraw } from './faults.js';
 import { OptionError, parseDuration, parseFaultChanges } from './options.js';
 import { bodyLength, reportPage, type BodyPart } from './reports.js';
 import type { Simulator } from './simulator.js';
@@ -184,6 +185,10 @@ function truthQuery(url: URL): TruthQuery {
 
 const NOT_FOUND = (): HttpError =>
   new HttpError(404, { errorCode: 'NOT_FOUND', errorMessage: 'No such resource' });
+const INTERNAL_ERROR = (): HttpError =>
+  new HttpError(500, { errorCode: 'INTERNAL_SERVER_ERROR', errorMessage: 'Internal server error' });
+const TOO_MANY_REQUESTS = (): HttpError =>
+  new HttpError(429, { errorCode: 'TOO_MANY_REQUESTS', errorMessage: 'Too many requests' });
 
 type CampaignRoute =
   /** served false: a listing path the v3ListingPath setting turns off (404, counted as campaigns). */
@@ -260,35 +265,26 @@ export function createRequestHandler(
   function throttleWindow(res: ServerResponse): void {
     if (!sim.faults.throttledByWindow()) return;
     res.setHeader('Retry-After', String(sim.faults.settings.throttleRetryAfterSeconds));
-    throw new HttpError(429, { errorCode: 'TOO_MANY_REQUESTS', errorMessage: 'Too many requests' });
+    throw TOO_MANY_REQUESTS();
   }
 
   /** The rate faults every data request meets: reset, 500, 429 with or without Retry-After. */
   function drawnFault(
     req: IncomingMessage,
     res: ServerResponse,
-    draw: ReturnType<Simulator['faults']['drawReports']>,
+    draw: RequestDraw,
   ): Outcome | null {
     switch (draw) {
       case 'reset':
         req.socket.resetAndDestroy();
         return 'reset';
       case 'error':
-        throw new HttpError(500, {
-          errorCode: 'INTERNAL_SERVER_ERROR',
-          errorMessage: 'Internal server error',
-        });
+        throw INTERNAL_ERROR();
       case 'throttle':
         res.setHeader('Retry-After', String(sim.faults.settings.throttleRetryAfterSeconds));
-        throw new HttpError(429, {
-          errorCode: 'TOO_MANY_REQUESTS',
-          errorMessage: 'Too many requests',
-        });
+        throw TOO_MANY_REQUESTS();
       case 'throttle-bare':
-        throw new HttpError(429, {
-          errorCode: 'TOO_MANY_REQUESTS',
-          errorMessage: 'Too many requests',
-        });
+        throw TOO_MANY_REQUESTS();
       case null:
         return null;
     }
@@ -386,10 +382,7 @@ export function createRequestHandler(
     const drawn = drawnFault(req, res, sim.faults.drawCampaigns());
     if (drawn !== null) return drawn;
     if (faults.campaignErrorApi === api) {
-      throw new HttpError(500, {
-        errorCode: 'INTERNAL_SERVER_ERROR',
-        errorMessage: 'Internal server error',
-      });
+      throw INTERNAL_ERROR();
     }
     const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
     if (session !== 'ok') throw sessionError(session, faults.sessionErrorStatus);

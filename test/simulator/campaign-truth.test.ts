@@ -384,6 +384,7 @@ describe('entered truth', () => {
       },
       arrivalsPerTick: 2,
       campaignsPerAccount: { mix: 9 },
+      campaignUnknownStatuses: 1,
       campaignDevicesMean: 60,
       campaignArrivalsPerTick: 0.3,
       campaignDevicePageSize: 200,
@@ -432,10 +433,12 @@ describe('entered truth', () => {
       }
       // The run must have moved things, or the comparison proves nothing.
       expect(moved).toBeGreaterThan(20);
-      const failed = truth.campaigns[ACCOUNT_2]?.v3.enteredDevices?.find(
-        (e) => e.device_status === 'UpgradeFailed',
-      );
-      expect(failed?.count).toBeGreaterThan(0);
+      const entered = (status: string): number =>
+        truth.campaigns[ACCOUNT_2]?.v3.enteredDevices?.find((e) => e.device_status === status)
+          ?.count ?? 0;
+      expect(entered('UpgradeFailed')).toBeGreaterThan(0);
+      // An unknown device status enters too: its series is born mid-run.
+      expect(entered('UpgradeDeferred')).toBeGreaterThan(0);
       // Nothing entered after the last generation.
       const none = sim.truth({ enteredSince: sim.truth().generation });
       expect(none.accounts[ACCOUNT_1]?.Queued.entered).toEqual({ upgrades: 0, devices: 0 });

@@ -6,7 +6,7 @@
  * Campaigns are walked concurrently but merged in campaign order (start date, then id), so label capping
  * does not depend on which answer came first (README, "Label values").
  */
-import { boundLength, UNKNOWN } from '../labels/bound.js';
+import { boundLength, OTHER, UNKNOWN } from '../labels/bound.js';
 import { ReasonLabels } from '../labels/normalise.js';
 import { keptOr, topOf, TopValues, type Tally } from '../labels/top.js';
 import { parseDate, parseEndDate } from '../thingspace/dates.js';
@@ -31,23 +31,32 @@ export function compareCampaigns(a: Campaign, b: Campaign): number {
 }
 
 /**
- * Campaigns by status: every known status present (0 when none); an unknown status kept as it comes, at
- * most `maxLabelValues` distinct unknown ones (most campaigns, ties to the later in listing order).
+ * Campaign statuses as label values: a known status as it is; an unknown one kept as it comes, at most
+ * `maxLabelValues` distinct unknown ones (most campaigns, ties to the later in listing order), the rest
+ * "other". Every series with a campaign_status label uses what this returns.
  */
-export function countCampaigns(
+export function labelCampaignStatuses(
   campaigns: readonly ListedCampaign[],
   maxLabelValues: number,
-  /** The known statuses whose listing was read (the others have no series rather than a false 0). */
-  listedStatuses: readonly string[] = CAMPAIGN_STATUSES,
-): Map<string, number> {
-  const counts = new Map<string, number>(listedStatuses.map((s) => [s, 0]));
+): ListedCampaign[] {
   const unknown = new TopValues(maxLabelValues);
   campaigns.forEach((c, index) => {
     if (!KNOWN.has(c.status)) unknown.add(c.status, 1, index);
   });
   const kept = unknown.kept();
-  for (const c of campaigns)
-    add(counts, KNOWN.has(c.status) ? c.status : keptOr(kept, c.status), 1);
+  return campaigns.map((c) =>
+    KNOWN.has(c.status) || kept.has(c.status) ? c : { ...c, status: OTHER },
+  );
+}
+
+/** Campaigns by (labelled) status: every known status whose listing was read present, 0 when none. */
+export function countCampaigns(
+  campaigns: readonly ListedCampaign[],
+  /** The known statuses whose listing was read (the others have no series rather than a false 0). */
+  listedStatuses: readonly string[] = CAMPAIGN_STATUSES,
+): Map<string, number> {
+  const counts = new Map<string, number>(listedStatuses.map((s) => [s, 0]));
+  for (const c of campaigns) add(counts, c.status, 1);
   return counts;
 }
 

@@ -13,6 +13,7 @@ import type { Schedule } from '../upgrades/pager.js';
 import {
   CampaignDeviceAggregator,
   countCampaigns,
+  labelCampaignStatuses,
   listed,
   mergeWalks,
   selectWalks,
@@ -139,14 +140,15 @@ export async function collectCampaigns(
 
   // Campaigns listed under two statuses (moved between two requests) count once, first status first.
   const seen = new Set<string>();
-  const campaigns: ListedCampaign[] = [];
+  const deduplicated: ListedCampaign[] = [];
   for (const status of CAMPAIGN_STATUSES) {
     for (const c of listings.get(status)?.campaigns ?? []) {
       if (seen.has(c.id)) continue;
       seen.add(c.id);
-      campaigns.push(c);
+      deduplicated.push(c);
     }
   }
+  const campaigns = labelCampaignStatuses(deduplicated, pass.maxLabelValues);
 
   // 2. The devices of the campaigns worth walking.
   const devices: StageResult = {};
@@ -201,7 +203,6 @@ export async function collectCampaigns(
     counts: selection && {
       campaigns: countCampaigns(
         campaigns,
-        pass.maxLabelValues,
         CAMPAIGN_STATUSES.filter((s) => listings.has(s)),
       ),
       folded: selection.folded,

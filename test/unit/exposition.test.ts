@@ -4,6 +4,7 @@ import { EnteredCounters } from '../../src/arrivals/entered.js';
 import {
   CampaignDeviceAggregator,
   countCampaigns,
+  labelCampaignStatuses,
   listed,
   mergeWalks,
   selectWalks,
@@ -236,7 +237,7 @@ function campaignState(account: string, api: CampaignApi): CampaignApiState {
     walks: new Map(),
     pages: 4,
     counts: {
-      campaigns: countCampaigns(all, 50),
+      campaigns: countCampaigns(labelCampaignStatuses(all, 50)),
       folded: selection.folded,
       devices: mergeWalks(
         selection.walk.map((campaign) => ({ campaign, counts })),

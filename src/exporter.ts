@@ -167,7 +167,7 @@ export class Exporter {
         budgetMs: config.interval,
       },
       {
-        api: new ThingSpaceClient(send, auth, retry),
+        api: new ThingSpaceClient(send, auth, retry, () => gate.whenOpen(this.collector.deadline)),
         clock,
         onFailed: (failure) => this.failed(failure),
         onV3ListingPath: (path) =>

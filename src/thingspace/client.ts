@@ -3,7 +3,7 @@
  * attached and renewed when ThingSpace rejects them, transient failures retried; what the body means is the
  * caller's business (src/upgrades, src/campaigns validate their own answers).
  */
-import type { Authenticator } from './auth.js';
+import type { Authenticator, Tokens } from './auth.js';
 import {
   isBearerRejection,
   isSessionRejection,
@@ -14,7 +14,12 @@ import {
 import { throwIfTransient, type HttpResponse, type Send } from './http.js';
 import type { Retry } from './retry.js';
 
-const MAX_TOKEN_RENEWALS = 3;
+/**
+ * Token renewals one request may make. A request that waits at the throttle gate can outlive more than one
+ * session (20 idle minutes at ThingSpace, seconds in the tests), so a few renewals are normal; a token
+ * rejected twice is a refusal whatever the count.
+ */
+export const MAX_TOKEN_RENEWALS = 5;
 
 export interface ThingSpaceApi {
   /** GETs `path` (below the base URL); resolves to a 2xx answer (body parsed, not yet validated), throws a ThingSpaceError otherwise. */
@@ -26,6 +31,8 @@ export class ThingSpaceClient implements ThingSpaceApi {
     private readonly send: Send,
     private readonly auth: Authenticator,
     private readonly retry: Retry,
+    /** Resolves once requests may flow (the throttle gate); tokens are taken only after it. */
+    private readonly ready: () => Promise<void> = async () => undefined,
   ) {}
 
   async get(endpoint: Endpoint, path: string): Promise<HttpResponse> {
@@ -33,8 +40,12 @@ export class ThingSpaceClient implements ThingSpaceApi {
     // tokens and long backoffs a renewed token may expire too, but a token rejected twice is a refusal.
     const rejected = new Set<string>();
     for (;;) {
-      const tokens = await this.auth.tokens();
+      let tokens: Tokens | undefined;
       const response = await this.retry(async () => {
+        // Tokens are taken for each attempt, after any pause at the throttle gate: a session token held
+        // through a long pause could expire before the request goes.
+        await this.ready();
+        tokens = await this.auth.tokens();
         const res = await this.send({
           endpoint,
           method: 'GET',
@@ -44,6 +55,7 @@ export class ThingSpaceClient implements ThingSpaceApi {
         throwIfTransient(endpoint, res);
         return res;
       });
+      if (!tokens) throw new Error('unreachable: a response without tokens');
       if (response.status < 300) {
         this.auth.touchSession(tokens.session);
         return response;

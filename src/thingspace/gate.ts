@@ -88,6 +88,24 @@ export class ThrottleGate {
     return ticket;
   }
 
+  /**
+   * Waits, without taking a turn, until a request could pass: the gate is open, or due to reopen. A client
+   * waits here before it takes its tokens, so that a long pause does not leave it holding expired ones.
+   */
+  async whenOpen(deadline: number): Promise<void> {
+    for (;;) {
+      const now = this.deps.clock.monotonicMs();
+      if (this.state === 'open') return;
+      if (this.state === 'closed') {
+        if (now >= this.reopenAt) return;
+        if (this.reopenAt > deadline) throw this.outOfBudget(this.reopenAt - now);
+        await this.deps.sleep(this.reopenAt - now);
+        continue;
+      }
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
   /** Reports how a request that passed the gate went. */
   leave(ticket: Ticket, response: HttpResponse | undefined): void {
     const now = this.deps.clock.monotonicMs();

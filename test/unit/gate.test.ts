@@ -391,6 +391,32 @@ describe('ThrottleGate', () => {
       expect((r as PromiseRejectedResult).reason).toMatchObject({ kind: 'throttled' });
   });
 
+  it('a probe that cannot be sent before the deadline leaves the gate closed for a real probe', async () => {
+    let deadline = Infinity;
+    const h = harness({
+      answer: (_req, _at, n) => (n === 1 ? tooMany(1) : ok),
+      maxRequestsPerSecond: 0.1, // one request every 10 s
+      latencyMs: 0,
+      deadline: () => deadline,
+    });
+    await h.time.run(h.send({ endpoint: 'reports', method: 'GET', path: '/1', headers: {} }));
+    expect(h.gate.open).toBe(false);
+    // the gate may reopen at 1 s, but the next paced slot is at 10 s, beyond this collection's deadline
+    deadline = 5000;
+    const error = await caught(h.time.run(h.get('/2')));
+    expect(error.kind).toBe('throttled');
+    expect(h.sent).toHaveLength(1);
+    // no probe was answered, so nothing says ThingSpace stopped throttling
+    expect(h.gate.open).toBe(false);
+    expect(h.opens).toEqual([]);
+    // the next collection's first request is the probe, and its answer reopens the gate
+    deadline = Infinity;
+    await h.time.run(Promise.all([h.get('/a'), h.get('/b')]));
+    expect(h.sent.map((s) => s.path)).toEqual(['/1', '/a', '/b']);
+    expect(h.opens).toEqual([{ at: 10_000, closedMs: 10_000 }]);
+    expect(h.closes).toHaveLength(1);
+  });
+
   it('reports each closure once and the time it stayed closed', async () => {
     const h = harness({
       answer: (_req, at) => (at < 3000 || (at >= 20_000 && at < 21_000) ? tooMany(1) : ok),

@@ -25,6 +25,8 @@ export const MAX_UNKNOWN_STATUSES = OTHER_BIT - CAMPAIGN_DEVICE_STATUSES.length;
 interface CampaignEntry {
   readonly devices: IdTable;
   learned: boolean;
+  /** First listed after the listing was learned and walked for the first time: its devices all count. */
+  readonly isNew: boolean;
   lastWalkedMs: number;
 }
 
@@ -71,12 +73,21 @@ export class CampaignMemory {
   ): { see(deviceId: unknown, status: string | undefined): void; end(complete: boolean): void } {
     let entry = this.campaigns.get(campaignId);
     if (!entry) {
-      entry = { devices: new IdTable(), learned: false, lastWalkedMs: nowMs };
+      const listed = this.listed.get(campaignId);
+      entry = {
+        devices: new IdTable(),
+        learned: false,
+        isNew: listed?.isNew === true,
+        lastWalkedMs: nowMs,
+      };
+      // Only a campaign's first walk can be that of a new campaign: one walked again after its memory was
+      // dropped (folded for a day) learns again instead of counting every device a second time.
+      if (listed) listed.isNew = false;
       this.campaigns.set(campaignId, entry);
     }
     entry.lastWalkedMs = nowMs;
     const current = entry;
-    const counting = current.learned || this.listed.get(campaignId)?.isNew === true;
+    const counting = current.learned || current.isNew;
     return {
       see: (deviceId, status) => {
         if (deviceId === undefined || deviceId === null || deviceId === '') return;

@@ -424,6 +424,38 @@ describe('CampaignMemory', () => {
     expect(memory.size.devices).toBe(1);
   });
 
+  it('a campaign walked again after its memory was dropped learns again: nothing counts twice', () => {
+    const memory = new CampaignMemory(50);
+    runPass(memory, 0, [], {});
+    // a new campaign: its first walk counts every device
+    const first = runPass(memory, MINUTE, ['c'], {
+      c: [
+        ['d1', 'Accepted'],
+        ['d2', 'UpgradeSuccess'],
+      ],
+    });
+    expect(first.arrivals).toEqual({ Accepted: 1, UpgradeSuccess: 1 });
+    // then it is folded for more than a day (still listed), and its device memory goes
+    runPass(memory, FORGET_AFTER_MS + 2 * HOUR, ['c'], {});
+    expect(memory.size.devices).toBe(0);
+    // walked again with the same devices: they are not new arrivals
+    const again = runPass(memory, FORGET_AFTER_MS + 3 * HOUR, ['c'], {
+      c: [
+        ['d1', 'Accepted'],
+        ['d2', 'UpgradeSuccess'],
+      ],
+    });
+    expect(again.arrivals).toEqual({});
+    // and it counts from then on
+    const later = runPass(memory, FORGET_AFTER_MS + 4 * HOUR, ['c'], {
+      c: [
+        ['d1', 'UpgradeFailed'],
+        ['d2', 'UpgradeSuccess'],
+      ],
+    });
+    expect(later.arrivals).toEqual({ UpgradeFailed: 1 });
+  });
+
   it('each complete pass adds the time since the previous complete one; failed passes add none', () => {
     const memory = new CampaignMemory(50);
     expect(runPass(memory, 0, ['c'], { c: [] }).observedSeconds).toBe(0);

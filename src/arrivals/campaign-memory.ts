@@ -6,8 +6,8 @@
  * - The first complete listing of the account × API learns which campaigns exist. A campaign first listed
  *   after that is new: its first walk counts every device's status. A campaign listed before (or not walked
  *   until now: folded, or final beyond the lookback) learns on its first complete walk.
- * - Each device's statuses are kept as a bit set under a 53-bit hash of its id (id-table.ts): about 12 bytes
- *   a device. A campaign's memory is dropped FORGET_AFTER_MS after it was last walked; listed ids likewise.
+ * - Each device's statuses are kept as a bit set under a 53-bit hash of its id (id-table.ts): 24 to 48
+ *   bytes a device. A campaign's memory is dropped FORGET_AFTER_MS after it was last walked; listed ids likewise.
  * - A complete pass (listing and every walk) that counts adds the time since the previous complete pass to
  *   the observed seconds.
  * - Device statuses are an open set: the known ones have fixed bits, the first unknown ones (at most

@@ -184,6 +184,16 @@ describe('parseCampaignListing', () => {
   ])('%s is a parse error naming what is wrong', (_name, body, message) => {
     expect(parseError(() => parseCampaignListing(body)).message).toMatch(message);
   });
+
+  it.each(['campaignName', 'status', 'startDate', 'endDate', 'firmwareTo', 'softwareFrom'])(
+    'a %s of the wrong type is a parse error naming the item and the field',
+    (field) => {
+      const error = parseError(() =>
+        parseCampaignListing({ campaignList: [{ id: 'a' }, { id: 'b', [field]: { x: 1 } }] }),
+      );
+      expect(error.message).toMatch(new RegExp(`campaignList\\[1\\].*${field}`));
+    },
+  );
 });
 
 describe('parseCampaignDevices', () => {
@@ -245,6 +255,12 @@ describe('parseCampaignDevices', () => {
     ['not an object', 42, /not an object/],
     ['deviceList not an array', { deviceList: 'x' }, /deviceList is not an array/],
     ['a device not an object', { deviceList: [{}, null] }, /deviceList\[1\]/],
+    ['a numeric status', { deviceList: [{}, { status: 3 }] }, /deviceList\[1\]\.status\b/],
+    [
+      'an object resultReason',
+      { deviceList: [{ resultReason: {} }] },
+      /deviceList\[0\]\.resultReason/,
+    ],
     ['a boolean deviceId', { deviceList: [{ deviceId: true }] }, /deviceList\[0\]\.deviceId/],
     ['a text totalDevice', { totalDevice: '12' }, /totalDevice/],
     ['a negative totalDevice', { totalDevice: -1 }, /totalDevice/],

@@ -443,11 +443,18 @@ describe('a throttled ThingSpace, simulated (issue 11 §2)', () => {
    * schedules them), against a server that answers every request with 429 and Retry-After 2 during the first
    * 10 s of every 30 s.
    */
-  async function simulate(chains: number, pages: number, concurrency: number, seed: number) {
+  async function simulate(
+    chains: number,
+    pages: number,
+    concurrency: number,
+    seed: number,
+    maxRequestsPerSecond = 0,
+  ) {
     const h = harness({
       answer: (_req, at) => (at % WINDOW_MS < THROTTLED_MS ? tooMany(2) : ok),
       latencyMs: 150,
       random: seeded(seed),
+      maxRequestsPerSecond,
     });
     const limit = pLimit(concurrency);
     const read = new Map<number, number[]>();
@@ -469,14 +476,15 @@ describe('a throttled ThingSpace, simulated (issue 11 §2)', () => {
   }
 
   it.each([
-    [20, 60, 1, 1],
-    [20, 60, 4, 2],
-    [30, 40, 8, 3],
-    [50, 60, 16, 4],
+    [20, 60, 1, 1, 0],
+    [20, 60, 4, 2, 0],
+    [30, 40, 8, 3, 0],
+    [50, 60, 16, 4, 0],
+    [20, 40, 8, 5, 20],
   ])(
-    '%d chains × %d pages at concurrency %d (seed %d): every chain completes, ≤ concurrency + 5 429s a window',
-    async (chains, pages, concurrency, seed) => {
-      const { h, read, perWindow } = await simulate(chains, pages, concurrency, seed);
+    '%d chains × %d pages at concurrency %d (seed %d, pacing %p/s): every chain completes, ≤ concurrency + 5 429s a window',
+    async (chains, pages, concurrency, seed, rate) => {
+      const { h, read, perWindow } = await simulate(chains, pages, concurrency, seed, rate);
       for (let chain = 0; chain < chains; chain++)
         expect(read.get(chain)).toEqual(Array.from({ length: pages }, (_, i) => i));
       // the simulation did cross throttled windows, more than one of them
@@ -487,6 +495,10 @@ describe('a throttled ThingSpace, simulated (issue 11 §2)', () => {
       expect(good).toHaveLength(chains * pages);
       expect(new Set(good.map((s) => s.path)).size).toBe(chains * pages);
       expect(h.gate.open).toBe(true);
+      if (rate > 0) {
+        const gaps = h.sent.slice(1).map((s, i) => s.at - h.sent[i]!.at);
+        expect(Math.min(...gaps)).toBeGreaterThanOrEqual(1000 / rate - 1e-6);
+      }
     },
   );
 });

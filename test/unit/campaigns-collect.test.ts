@@ -559,6 +559,33 @@ describe('the Collector over v1, v2 and v3', () => {
     expect(value(samples, 'thingspace_fota_campaign_info', { campaign_id: 'moving' })).toEqual([1]);
   });
 
+  it('an unknown campaign status folded by the label cap reads "other" in every campaign series', async () => {
+    const { fleet, run } = setup({ accounts: ['a'], apis: ['v2'], maxLabelValues: 1 });
+    fleet
+      .list('a', 'v2')
+      .push(
+        { id: 'm1', listedAs: 'CampaignScheduled', itemStatus: 'Many', devices: devices(1) },
+        { id: 'm2', listedAs: 'CampaignScheduled', itemStatus: 'Many', devices: devices(1) },
+        { id: 'r1', listedAs: 'CampaignScheduled', itemStatus: 'Rare', devices: devices(2) },
+      );
+    const { samples } = await run();
+    const statuses = (name: string) =>
+      new Set(samples.filter((s) => s.name === name).map((s) => s.labels.campaign_status));
+    expect(value(samples, 'thingspace_fota_campaigns', { campaign_status: 'Many' })).toEqual([2]);
+    expect(value(samples, 'thingspace_fota_campaigns', { campaign_status: 'other' })).toEqual([1]);
+    for (const name of ['thingspace_fota_campaign_info', 'thingspace_fota_campaign_devices'])
+      expect(statuses(name)).toEqual(new Set(['Many', 'other']));
+    expect(
+      value(samples, 'thingspace_fota_campaign_info', {
+        campaign_id: 'r1',
+        campaign_status: 'other',
+      }),
+    ).toEqual([1]);
+    expect(
+      value(samples, 'thingspace_fota_campaign_devices', { campaign_status: 'other' }),
+    ).toEqual([2]);
+  });
+
   it('folds the oldest campaigns beyond max-campaigns', async () => {
     const { fleet, run, truth } = setup({ accounts: ['a'], apis: ['v2'], maxCampaigns: 2 });
     fleet.list('a', 'v2').push(

@@ -7,6 +7,7 @@ import {
   CampaignDeviceAggregator,
   compareCampaigns,
   countCampaigns,
+  labelCampaignStatuses,
   listed,
   mergeWalks,
   selectWalks,
@@ -664,23 +665,23 @@ describe('listed', () => {
   });
 });
 
-describe('countCampaigns', () => {
+describe('countCampaigns and labelCampaignStatuses', () => {
+  const count = (list: readonly ListedCampaign[], max = 50, listedStatuses?: readonly string[]) =>
+    countCampaigns(labelCampaignStatuses(list, max), listedStatuses);
+
   it('has every known status, 0 when none', () => {
-    const counts = countCampaigns([], 50);
+    const counts = count([]);
     expect([...counts.keys()]).toEqual([...CAMPAIGN_STATUSES]);
     expect([...counts.values()].every((v) => v === 0)).toBe(true);
   });
 
   it('counts campaigns by status and keeps an unknown status as it comes', () => {
-    const counts = countCampaigns(
-      [
-        campaign('1', 'CampaignScheduled'),
-        campaign('2', 'CampaignScheduled'),
-        campaign('3', 'CampaignEnded'),
-        campaign('4', 'CampaignPaused'),
-      ],
-      50,
-    );
+    const counts = count([
+      campaign('1', 'CampaignScheduled'),
+      campaign('2', 'CampaignScheduled'),
+      campaign('3', 'CampaignEnded'),
+      campaign('4', 'CampaignPaused'),
+    ]);
     expect(counts.get('CampaignScheduled')).toBe(2);
     expect(counts.get('CampaignEnded')).toBe(1);
     expect(counts.get('CampaignPaused')).toBe(1);
@@ -688,26 +689,36 @@ describe('countCampaigns', () => {
   });
 
   it('keeps at most N unknown statuses (most campaigns, ties to the later), the rest "other"; known ones always', () => {
-    const counts = countCampaigns(
-      [
-        campaign('1', 'Many'),
-        campaign('2', 'Many'),
-        campaign('3', 'EarlyOne'),
-        campaign('4', 'CampaignEnded'),
-        campaign('5', 'LateOne'),
-      ],
-      2,
-    );
+    const list = [
+      campaign('1', 'Many'),
+      campaign('2', 'Many'),
+      campaign('3', 'EarlyOne'),
+      campaign('4', 'CampaignEnded'),
+      campaign('5', 'LateOne'),
+      campaign('6', 'CampaignPaused'),
+    ];
+    const counts = count(list, 2);
     expect(counts.get('Many')).toBe(2);
-    expect(counts.get('LateOne')).toBe(1);
+    expect(counts.get(OTHER)).toBe(2);
     expect(counts.has('EarlyOne')).toBe(false);
-    expect(counts.get(OTHER)).toBe(1);
     expect(counts.get('CampaignEnded')).toBe(1);
     expect(CAMPAIGN_STATUSES.every((s) => counts.has(s))).toBe(true);
+    // the same labels for every campaign, in listing order, the rest of each campaign untouched
+    const labelled = labelCampaignStatuses(list, 2);
+    expect(labelled.map((c) => c.status)).toEqual([
+      'Many',
+      'Many',
+      OTHER,
+      'CampaignEnded',
+      OTHER,
+      'CampaignPaused',
+    ]);
+    expect(labelled.map((c) => c.id)).toEqual(list.map((c) => c.id));
+    expect(labelled[0]).toBe(list[0]);
   });
 
   it('gives zeros only to the statuses whose listing was read', () => {
-    const counts = countCampaigns([campaign('1', 'CampaignEnded')], 50, [
+    const counts = count([campaign('1', 'CampaignEnded')], 50, [
       'CampaignEnded',
       'CampaignScheduled',
     ]);

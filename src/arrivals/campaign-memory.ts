@@ -6,8 +6,8 @@
  * - The first complete listing of the account × API learns which campaigns exist. A campaign first listed
  *   after that is new: its first walk counts every device's status. A campaign listed before (or not walked
  *   until now: folded, or final beyond the lookback) learns on its first complete walk.
- * - Each device's statuses are kept as a bit set under a 53-bit hash of its id (id-table.ts): about 12 bytes
- *   a device. A campaign's memory is dropped FORGET_AFTER_MS after it was last walked; listed ids likewise.
+ * - Each device's statuses are kept as a bit set under a 53-bit hash of its id (id-table.ts): 24 to 48
+ *   bytes a device. A campaign's memory is dropped FORGET_AFTER_MS after it was last walked; listed ids likewise.
  * - A complete pass (listing and every walk) that counts adds the time since the previous complete pass to
  *   the observed seconds.
  * - Device statuses are an open set: the known ones have fixed bits, the first unknown ones (at most
@@ -25,6 +25,8 @@ export const MAX_UNKNOWN_STATUSES = OTHER_BIT - CAMPAIGN_DEVICE_STATUSES.length;
 interface CampaignEntry {
   readonly devices: IdTable;
   learned: boolean;
+  /** First listed after the listing was learned and walked for the first time: its devices all count. */
+  readonly isNew: boolean;
   lastWalkedMs: number;
 }
 
@@ -71,12 +73,21 @@ export class CampaignMemory {
   ): { see(deviceId: unknown, status: string | undefined): void; end(complete: boolean): void } {
     let entry = this.campaigns.get(campaignId);
     if (!entry) {
-      entry = { devices: new IdTable(), learned: false, lastWalkedMs: nowMs };
+      const listed = this.listed.get(campaignId);
+      entry = {
+        devices: new IdTable(),
+        learned: false,
+        isNew: listed?.isNew === true,
+        lastWalkedMs: nowMs,
+      };
+      // Only a campaign's first walk can be that of a new campaign: one walked again after its memory was
+      // dropped (folded for a day) learns again instead of counting every device a second time.
+      if (listed) listed.isNew = false;
       this.campaigns.set(campaignId, entry);
     }
     entry.lastWalkedMs = nowMs;
     const current = entry;
-    const counting = current.learned || this.listed.get(campaignId)?.isNew === true;
+    const counting = current.learned || current.isNew;
     return {
       see: (deviceId, status) => {
         if (deviceId === undefined || deviceId === null || deviceId === '') return;

@@ -77,17 +77,18 @@ export function parseCampaignListing(body: unknown): CampaignListingPage {
   const campaigns: Campaign[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const at = `campaignList[${i}]`;
-    const item = record(items[i], `${LISTING} ${at}`);
-    const id = text(item, 'id', `${LISTING} ${at}`);
+    const where = `${LISTING} ${at}`;
+    const item = record(items[i], where);
+    const id = text(item, 'id', where);
     if (id === undefined) throw shapeError(LISTING, `${at}.id is missing`);
     campaigns[i] = {
       id,
-      name: text(item, 'campaignName', LISTING),
-      status: text(item, 'status', LISTING),
-      startDate: text(item, 'startDate', LISTING),
-      endDate: text(item, 'endDate', LISTING),
-      firmwareFrom: text(item, 'firmwareFrom', LISTING) ?? text(item, 'softwareFrom', LISTING),
-      firmwareTo: text(item, 'firmwareTo', LISTING) ?? text(item, 'softwareTo', LISTING),
+      name: text(item, 'campaignName', where),
+      status: text(item, 'status', where),
+      startDate: text(item, 'startDate', where),
+      endDate: text(item, 'endDate', where),
+      firmwareFrom: text(item, 'firmwareFrom', where) ?? text(item, 'softwareFrom', where),
+      firmwareTo: text(item, 'firmwareTo', where) ?? text(item, 'softwareTo', where),
     };
   }
   return {
@@ -112,7 +113,8 @@ export function parseCampaignDevices(body: unknown): CampaignDevicePage {
       throw shapeError(DEVICES, `deviceList[${i}] is not an object`);
     const d = device as Record<string, unknown>;
     if (!optionalString(d.status) || !optionalString(d.resultReason)) {
-      throw shapeError(DEVICES, `deviceList[${i}] has a non-string status or resultReason`);
+      const field = optionalString(d.status) ? 'resultReason' : 'status';
+      throw shapeError(DEVICES, `deviceList[${i}].${field} is not a string`);
     }
     if (!optionalString(d.deviceId) && typeof d.deviceId !== 'number') {
       throw shapeError(DEVICES, `deviceList[${i}].deviceId is neither a string nor a number`);

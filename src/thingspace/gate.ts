@@ -152,7 +152,12 @@ export class ThrottleGate {
     const now = this.deps.clock.monotonicMs();
     const slot = Math.max(now, this.nextSlot);
     if (slot > deadline) {
-      if (ticket.probe) this.leave(ticket, undefined);
+      if (ticket.probe) {
+        // The probe is never sent, so nothing says ThingSpace stopped throttling: the gate stays closed and
+        // the next request to pass it is the probe.
+        this.state = 'closed';
+        this.wake();
+      }
       throw this.outOfBudget(slot - now);
     }
     this.nextSlot = slot + 1000 / rate;

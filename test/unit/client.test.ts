@@ -1,5 +1,5 @@
 import { Authenticator } from '../../src/thingspace/auth.js';
-import { ThingSpaceClient } from '../../src/thingspace/client.js';
+import { MAX_TOKEN_RENEWALS, ThingSpaceClient } from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import { gatedSend, ThrottleGate } from '../../src/thingspace/gate.js';
 import type { HttpRequest } from '../../src/thingspace/http.js';
@@ -170,7 +170,7 @@ describe('ThingSpaceClient.get, through fetchReportPage', () => {
 
   // A token rejected again after renewal is a refusal, not an expiry: the client renews at least once and
   // at most a few times (each with a fresh token, never resending a rejected one), then fails as auth.
-  const MAX_ATTEMPTS = 4;
+  const MAX_ATTEMPTS = MAX_TOKEN_RENEWALS + 1;
 
   it('a session rejected again after renewal ends as an auth error carrying the code', async () => {
     const { fake, client, reports } = setup();

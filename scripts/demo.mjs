@@ -68,8 +68,9 @@ async function stop(code = 0) {
 process.on('SIGINT', () => void stop(0));
 process.on('SIGTERM', () => void stop(0));
 
-// A fleet shaped like a real one: mostly finished history, a small failed share, and the clock at now so
-// that the oldest in-progress upgrades look their real age on the dashboard.
+// A fleet shaped like a real one, on all three APIs: FOTA v1 upgrades with mostly finished history and a
+// small failed share, and a dozen v2 (HTTP) and v3 (LWM2M) campaigns per account. The clock is at now, so
+// that ages and campaign end dates look real on the dashboard.
 const simulator = start('simulator', 'dist/simulator/cli.js', [
   '--listen-address',
   simulatorAddress,
@@ -77,6 +78,12 @@ const simulator = start('simulator', 'dist/simulator/cli.js', [
   'now',
   '--upgrades-per-status',
   'RequestPending=4,Queued=8,RequestFailed=2,InProgress=10,Finished=120,UpgradeFailed=6',
+  '--campaigns-per-account',
+  '12',
+  '--campaign-devices-mean',
+  '400',
+  '--campaign-arrivals-per-tick',
+  '0.1',
 ]);
 const { url: simulatorUrl } = await simulator.waitFor((l) => l.msg === 'simulator listening');
 const truth = await (await fetch(`${simulatorUrl}/_sim/truth`)).json();
@@ -101,10 +108,11 @@ const exporter = start(
 const { url: metricsUrl } = await exporter.waitFor((l) => l.msg === 'listening');
 const base = metricsUrl.replace(/\/metrics$/, '');
 console.log(`
-demo: the exporter is collecting from the ThingSpace simulator every ${interval}.
+demo: the exporter is collecting FOTA v1 upgrades and v2/v3 campaigns from the ThingSpace simulator
+every ${interval}.
   metrics:        ${metricsUrl}
   landing page:   ${base}/
-  simulator:      ${simulatorUrl}  (truth: ${simulatorUrl}/_sim/truth)
+  simulator:      ${simulatorUrl}  (truth: ${simulatorUrl}/_sim/truth?now=<unix ms>)
   rehearse an UpgradeFailed spike:  curl -X POST ${simulatorUrl}/_sim/scenario/failure-spike
 Press Ctrl-C to stop both.
 `);

@@ -1,9 +1,19 @@
 /**
  * Starts the HTTP(S) server for the express app, applying the web configuration (TLS, basic auth) to every
- * endpoint, and re-reading the configuration file when it changes.
+ * endpoint, and re-reading the configuration when its file, or a certificate, key or client CA file it
+ * names, changes.
+ *
+ * Changes are found by content: every poll interval the YAML and the files it names are read and hashed.
+ * That sees a file written in place, a new file renamed over it and a symlink re-pointed (kubelet's
+ * `..data` swap for Secret volumes, certbot's `live/` links), which an inotify watch on the old inode
+ * misses; and unlike fs.watchFile, which compares stats, it cannot miss a same-size rewrite within the
+ * file system's timestamp granularity, nor one made between reading the file and the first stat. A change
+ * is applied once two polls in a row read the same content, so a certificate and its key replaced one
+ * after the other are normally read together; content that was tried and refused is not tried again.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -12,10 +22,18 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
-import { BasicAuthChecker, parseWebConfig, WebConfigError, type WebConfig } from './web-config.js';
+import {
+  BasicAuthChecker,
+  clientCertificateAllowed,
+  parseWebConfig,
+  referencedFiles,
+  WebConfigError,
+  type TlsSettings,
+  type WebConfig,
+} from './web-config.js';
 
 export interface Listening {
   server: Server | HttpsServer;
@@ -29,7 +47,7 @@ export interface ListenOptions {
   /** Path of an exporter-toolkit web configuration file; empty for plain HTTP without authentication. */
   webConfigFile: string;
   logger: Logger;
-  /** How often the web configuration file is checked for changes. */
+  /** How often the web configuration file and the files it names are read to look for changes. */
   watchIntervalMs?: number;
 }
 
@@ -37,16 +55,56 @@ export class ListenError extends Error {
   override name = 'ListenError';
 }
 
-export function loadWebConfig(path: string): WebConfig {
-  let text: string;
+/** The configuration file and the files it names, as read at one moment. */
+interface Sources {
+  /** SHA-256 over every path and its content (or its read error). */
+  digest: string;
+  text?: string;
+  error?: WebConfigError;
+  files: Map<string, { content: Buffer } | { code: string }>;
+}
+
+function readSources(path: string): Sources {
+  const hash = createHash('sha256');
+  const files: Sources['files'] = new Map();
+  let text: string | undefined;
+  let error: WebConfigError | undefined;
   try {
     text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new WebConfigError(
-      `cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
+    hash.update(text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    error = new WebConfigError(`cannot read "${path}" (${code})`);
+    hash.update(`\0!${code}`);
   }
-  return parseWebConfig(text);
+  for (const named of text === undefined ? [] : referencedFiles(text)) {
+    hash.update(`\0${named}\0`);
+    try {
+      const content = readFileSync(named);
+      files.set(named, { content });
+      hash.update(content);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      files.set(named, { code });
+      hash.update(`!${code}`);
+    }
+  }
+  return { digest: hash.digest('hex'), text, error, files };
+}
+
+/** Parses exactly the bytes that were hashed, so the digest describes the configuration in use. */
+function parseSources(sources: Sources): WebConfig {
+  if (sources.text === undefined) throw sources.error;
+  return parseWebConfig(sources.text, (named) => {
+    const read = sources.files.get(named);
+    if (!read) return readFileSync(named);
+    if ('code' in read) throw Object.assign(new Error(read.code), { code: read.code });
+    return read.content;
+  });
+}
+
+export function loadWebConfig(path: string): WebConfig {
+  return parseSources(readSources(path));
 }
 
 function refuse(
@@ -59,28 +117,51 @@ function refuse(
   res.end(`${text}\n`);
 }
 
+/**
+ * Node reads these two properties of a tls.Server for every new connection (tlsConnectionListener in
+ * lib/_tls_wrap.js; read on Node 20) and setSecureContext() leaves them alone, so assigning them is how a
+ * reload changes the client-certificate policy of the next handshake. SNICallback is no alternative: a
+ * scraper that connects by IP address sends no server name, so it is never called. The properties are not
+ * in the typings; the handshakes in test/integration/web-config-reload.test.ts check that Node honours them.
+ */
+interface PerConnectionTlsPolicy {
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+}
+
 export async function listen(app: RequestListener, options: ListenOptions): Promise<Listening> {
   const { logger } = options;
-  let config: WebConfig = options.webConfigFile
-    ? loadWebConfig(options.webConfigFile)
-    : { users: new Map() };
+  const path = options.webConfigFile;
+  const initial = path ? readSources(path) : undefined;
+  let config: WebConfig = initial ? parseSources(initial) : { users: new Map() };
   let auth = new BasicAuthChecker(config.users);
+
+  // A connection keeps the client-certificate policy of its handshake (TLS 1.3 cannot renegotiate), so
+  // each one remembers the access policy it was made under, and one made under an older policy is not
+  // served again: idle ones are closed at the reload, busy ones answer `Connection: close` (or close after
+  // an answer already under way), and a request that still arrives on one has its connection closed
+  // without an answer. A scraper that is still allowed just reconnects.
+  let accessPolicy = 0;
+  const madeUnder = new Map<string, { socket: Socket; accessPolicy: number }>();
+  const peer = (socket: Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
+  const inFlight = new Set<ServerResponse>();
 
   const guarded: RequestListener = (req: IncomingMessage, res: ServerResponse) => {
     const tls = config.tls;
-    if (
-      tls &&
-      (tls.clientAuthType === 'RequireAnyClientCert' ||
-        tls.clientAuthType === 'VerifyClientCertIfGiven')
-    ) {
+    if (tls) {
       const socket = req.socket as TLSSocket;
-      const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
-      if (
-        (tls.clientAuthType === 'RequireAnyClientCert' && !presented) ||
-        (tls.clientAuthType === 'VerifyClientCertIfGiven' && presented && !socket.authorized)
-      ) {
-        return refuse(res, 403, 'Forbidden');
+      const under = madeUnder.get(peer(socket))?.accessPolicy;
+      if (under !== accessPolicy) {
+        socket.destroy();
+        return;
       }
+      inFlight.add(res);
+      res.once('close', () => inFlight.delete(res));
+      const allowed = clientCertificateAllowed(tls.clientAuthType, {
+        presented: Object.keys(socket.getPeerCertificate()).length > 0,
+        authorized: socket.authorized,
+      });
+      if (!allowed) return refuse(res, 403, 'Forbidden');
     }
     if (!auth.enabled) return app(req, res);
     auth.check(req.headers.authorization).then(
@@ -100,6 +181,17 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
         guarded,
       )
     : createHttpServer(guarded);
+  if (config.tls) {
+    // Registered after Node's own listener, which has just created the TLS socket with the server's
+    // policy: both run in the same emit, so the policy recorded here is the one that socket got.
+    server.on('connection', (socket: Socket) => {
+      const key = peer(socket);
+      madeUnder.set(key, { socket, accessPolicy });
+      socket.once('close', () => {
+        if (madeUnder.get(key)?.socket === socket) madeUnder.delete(key);
+      });
+    });
+  }
   server.keepAliveTimeout = 65_000;
   server.listen({ port: options.port, host: options.host || undefined });
   try {
@@ -109,25 +201,75 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
     throw new ListenError(`cannot listen on ${options.host || '*'}:${options.port} (${code})`);
   }
 
-  if (options.webConfigFile) {
-    const path = options.webConfigFile;
-    watchFile(path, { interval: options.watchIntervalMs ?? 2000 }, () => {
-      try {
-        const next = loadWebConfig(path);
-        if (Boolean(next.tls) !== Boolean(config.tls)) {
-          throw new Error('switching TLS on or off needs a restart');
-        }
-        if (next.tls) (server as HttpsServer).setSecureContext(next.tls.secureContext);
-        config = next;
-        auth = new BasicAuthChecker(next.users);
-        logger.info({ file: path }, 'web configuration reloaded');
-      } catch (error) {
-        logger.error(
-          { file: path },
-          `web configuration not reloaded, keeping the previous one: ${(error as Error).message}`,
-        );
+  const applyTls = (tls: TlsSettings) => {
+    const https = server as HttpsServer & PerConnectionTlsPolicy;
+    https.setSecureContext(tls.secureContext);
+    // New session-ticket keys, so that no session from before the reload is resumed: Node counts a
+    // resumed TLS 1.3 session as verified even when it carries no client certificate, and resumption
+    // skips verification against a replaced client CA. (Node 20's setSecureContext happens to make new
+    // keys too; older versions carried the old ones over.)
+    https.setTicketKeys(randomBytes(48));
+    https.requestCert = tls.requestCert;
+    https.rejectUnauthorized = tls.rejectUnauthorized;
+  };
+
+  const reload = (sources: Sources) => {
+    let next: WebConfig;
+    try {
+      next = parseSources(sources);
+      if (Boolean(next.tls) !== Boolean(config.tls)) {
+        throw new WebConfigError(`switching TLS ${config.tls ? 'off' : 'on'} needs a restart`);
       }
-    });
+    } catch (error) {
+      logger.error(
+        { file: path },
+        `web configuration not reloaded, keeping the previous one: ${(error as Error).message}`,
+      );
+      return;
+    }
+    const policyChanged = next.tls?.accessPolicy !== config.tls?.accessPolicy;
+    if (next.tls) applyTls(next.tls);
+    config = next;
+    auth = new BasicAuthChecker(next.users);
+    if (policyChanged) {
+      accessPolicy += 1;
+      server.closeIdleConnections();
+      for (const res of inFlight) {
+        if (!res.headersSent) res.setHeader('connection', 'close');
+        else {
+          const socket = res.socket;
+          res.once('finish', () => socket?.end());
+        }
+      }
+    }
+    logger.info(
+      {
+        file: path,
+        users: next.users.size,
+        ...(next.tls && {
+          client_auth_type: next.tls.clientAuthType,
+          certificate_sha256: next.tls.certificate.sha256,
+          certificate_not_after: next.tls.certificate.notAfter,
+          access_policy_changed: policyChanged,
+        }),
+      },
+      'web configuration reloaded',
+    );
+  };
+
+  let poller: NodeJS.Timeout | undefined;
+  if (initial) {
+    let attempted = initial.digest;
+    let seen = initial.digest;
+    poller = setInterval(() => {
+      const sources = readSources(path);
+      const settled = sources.digest === seen;
+      seen = sources.digest;
+      if (!settled || sources.digest === attempted) return;
+      attempted = sources.digest;
+      reload(sources);
+    }, options.watchIntervalMs ?? 2000);
+    poller.unref();
   }
 
   const address = server.address() as AddressInfo;
@@ -137,7 +279,7 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
     url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        if (options.webConfigFile) unwatchFile(options.webConfigFile);
+        clearInterval(poller);
         server.closeIdleConnections();
         server.close(() => resolve());
       }),

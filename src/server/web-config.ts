@@ -4,8 +4,8 @@
  * https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md
  */
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import type { SecureContextOptions } from 'node:tls';
+import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { parse as parseYaml } from 'yaml';
 
@@ -16,7 +16,7 @@ export const CLIENT_AUTH_TYPES = [
   'VerifyClientCertIfGiven',
   'RequireAndVerifyClientCert',
 ] as const;
-type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
+export type ClientAuthType = (typeof CLIENT_AUTH_TYPES)[number];
 
 const TLS_VERSIONS = {
   TLS10: 'TLSv1',
@@ -31,6 +31,13 @@ export interface TlsSettings {
   /** Whether a client certificate that does not verify against client_ca_file is refused. */
   rejectUnauthorized: boolean;
   clientAuthType: ClientAuthType;
+  /**
+   * Who may connect: client_auth_type, min_version and the client CA certificates. Two settings with the
+   * same value admit the same clients, so connections made under one may go on under the other.
+   */
+  accessPolicy: string;
+  /** The server certificate, for the log line that says what is being served. */
+  certificate: { sha256: string; notAfter: string };
 }
 
 export interface WebConfig {
@@ -56,11 +63,15 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], wher
   }
 }
 
-function readPem(path: unknown, field: string, readFile: (p: string) => Buffer): Buffer {
+function readPem(
+  path: unknown,
+  field: string,
+  readFile: (p: string) => Buffer,
+): { path: string; pem: Buffer } {
   if (typeof path !== 'string' || path === '')
     throw new WebConfigError(`tls_server_config.${field} is required`);
   try {
-    return readFile(path);
+    return { path, pem: readFile(path) };
   } catch (error) {
     throw new WebConfigError(
       `tls_server_config.${field}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
@@ -115,22 +126,121 @@ export function parseWebConfig(
       `tls_server_config.client_ca_file is required with client_auth_type ${clientAuthType}`,
     );
   }
+  const cert = readPem(tls.cert_file, 'cert_file', readFile);
+  const key = readPem(tls.key_file, 'key_file', readFile);
+  const ca = tls.client_ca_file
+    ? readPem(tls.client_ca_file, 'client_ca_file', readFile)
+    : undefined;
+
+  // Checked here rather than left to OpenSSL: a mismatched key surfaces from createSecureContext as
+  // "key values mismatch" naming no file, and a CA file without a certificate is accepted silently (and
+  // then no client verifies).
+  const leaf = certificates(cert.pem, 'cert_file', cert.path)[0]!;
+  if (!leaf.checkPrivateKey(loadKey(key.pem, key.path))) {
+    throw new WebConfigError(
+      `tls_server_config.key_file "${key.path}" does not match the certificate in cert_file "${cert.path}"`,
+    );
+  }
+  const clientCas = ca ? certificates(ca.pem, 'client_ca_file', ca.path) : [];
+  const secureContext: SecureContextOptions = {
+    cert: cert.pem,
+    key: key.pem,
+    ca: ca?.pem,
+    minVersion: TLS_VERSIONS[minVersion],
+  };
+  try {
+    createSecureContext(secureContext);
+  } catch (error) {
+    // OpenSSL's reason ("ee key too small", "ca md too weak") names a property, never key material.
+    const { reason, code } = error as { reason?: string; code?: string };
+    throw new WebConfigError(
+      `tls_server_config: OpenSSL refused cert_file "${cert.path}" with key_file "${key.path}"${ca ? ` and client_ca_file "${ca.path}"` : ''}: ${reason ?? code ?? 'error'}`,
+    );
+  }
+  const accessPolicy = [clientAuthType, minVersion, ...clientCas.map((c) => c.fingerprint256)].join(
+    ' ',
+  );
   return {
     users,
     tls: {
-      secureContext: {
-        cert: readPem(tls.cert_file, 'cert_file', readFile),
-        key: readPem(tls.key_file, 'key_file', readFile),
-        ca: tls.client_ca_file
-          ? readPem(tls.client_ca_file, 'client_ca_file', readFile)
-          : undefined,
-        minVersion: TLS_VERSIONS[minVersion],
-      },
+      secureContext,
       clientAuthType,
       requestCert: clientAuthType !== 'NoClientCert',
       rejectUnauthorized: clientAuthType === 'RequireAndVerifyClientCert',
+      accessPolicy,
+      certificate: { sha256: leaf.fingerprint256, notAfter: new Date(leaf.validTo).toISOString() },
     },
   };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+function certificates(pem: Buffer, field: string, path: string): X509Certificate[] {
+  const blocks = pem.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0)
+    throw new WebConfigError(`tls_server_config.${field} "${path}" holds no PEM certificate`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch {
+      throw new WebConfigError(
+        `tls_server_config.${field} "${path}": PEM certificate ${i + 1} does not parse`,
+      );
+    }
+  });
+}
+
+function loadKey(pem: Buffer, path: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (error) {
+    // The code only (ERR_OSSL_UNSUPPORTED, ERR_MISSING_PASSPHRASE, …): nothing of the key's text.
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new WebConfigError(
+      `tls_server_config.key_file "${path}" holds no PEM private key that can be used (${code})`,
+    );
+  }
+}
+
+/**
+ * Whether a request may be served on a connection, by the client certificate its handshake produced.
+ * RequireAndVerifyClientCert is normally enforced by the handshake itself; it is checked here too because
+ * a resumed TLS 1.3 session counts as verified even when it carries no certificate at all.
+ */
+export function clientCertificateAllowed(
+  type: ClientAuthType,
+  peer: { presented: boolean; authorized: boolean },
+): boolean {
+  switch (type) {
+    case 'NoClientCert':
+    case 'RequestClientCert':
+      return true;
+    case 'RequireAnyClientCert':
+      return peer.presented;
+    case 'VerifyClientCertIfGiven':
+      return !peer.presented || peer.authorized;
+    case 'RequireAndVerifyClientCert':
+      return peer.presented && peer.authorized;
+  }
+}
+
+/**
+ * The certificate, key and CA files a configuration text names, read leniently (never throws), so that
+ * they are polled for changes even while the text as a whole is refused: a file it names may appear later.
+ */
+export function referencedFiles(text: string): string[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch {
+    return [];
+  }
+  const tls = (doc as { tls_server_config?: unknown } | null)?.tls_server_config;
+  if (typeof tls !== 'object' || tls === null) return [];
+  const fields = tls as Record<string, unknown>;
+  return ['cert_file', 'key_file', 'client_ca_file']
+    .map((field) => fields[field])
+    .filter((path): path is string => typeof path === 'string' && path !== '');
 }
 
 /**

@@ -141,6 +141,23 @@ test('RequireAndVerifyClientCert refuses a handshake without a client certificat
   await expect(get(listening.url)).rejects.toThrow();
 });
 
+test('a key that does not match the certificate is refused at start, naming both files', async () => {
+  writeFileSync(
+    file('mismatch.yml'),
+    `tls_server_config:\n  cert_file: ${file('server.crt')}\n  key_file: ${file('client.key')}\n`,
+  );
+  const attempt = listen(app, {
+    host: '127.0.0.1',
+    port: 0,
+    webConfigFile: file('mismatch.yml'),
+    logger,
+  });
+  await expect(attempt).rejects.toThrow(WebConfigError);
+  await expect(attempt).rejects.toThrow(
+    `tls_server_config.key_file "${file('client.key')}" does not match the certificate in cert_file "${file('server.crt')}"`,
+  );
+});
+
 test('the file is re-read when it changes; a broken change keeps the previous configuration', async () => {
   const path = file('reload.yml');
   writeFileSync(path, `basic_auth_users:\n  alice: ${hash('first')}\n`);

@@ -385,7 +385,7 @@ export const SETTINGS = {
     env: 'WEB_CONFIG_FILE',
     default: '',
     meaning:
-      'Path to a web configuration file in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes), re-read when it changes; empty serves plain HTTP without authentication.',
+      'Path to a web configuration file in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes); re-read when it or the certificate, key or client CA file it names changes (read every 2 s, applied when two reads agree): a new client_auth_type or client CA applies to new connections and closes older ones; switching TLS on or off needs a restart. Empty serves plain HTTP without authentication.',
     parse: (raw: string) => raw.trim(),
   }),
   logLevel: spec({

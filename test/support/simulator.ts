@@ -1,6 +1,6 @@
 /** The simulator as a separate process, with its control API, and its truth as series for comparing. */
 import { SIMULATOR_BIN, startProcess, type Running } from './process.js';
-import { seriesKey, type Truth } from '../../bench/lib/series.mjs';
+import { seriesKey, type Sample, type Truth } from '../../bench/lib/series.mjs';
 import type { CampaignTruth } from '../../src/simulator/index.js';
 
 export const SIMULATOR_ENV = {
@@ -203,5 +203,48 @@ export function enteredTruthSeries(truth: SimulatorTruth): Map<string, number> {
 }
 
 // Truth as series is shared with the benchmark (bench/lib/series.mjs), which runs without a build step.
-export { BUSINESS_METRICS, truthSeries } from '../../bench/lib/series.mjs';
+export { BUSINESS_METRICS, diffSeries, truthSeries } from '../../bench/lib/series.mjs';
 export type { StatusTruth, Truth } from '../../bench/lib/series.mjs';
+
+/** The exporter's campaign series (CAMPAIGN_METRICS) of the account × API pairs `only` accepts. */
+export function campaignSeriesOf(
+  samples: readonly Sample[],
+  only: (account: string, api: string) => boolean = () => true,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of samples) {
+    if (!CAMPAIGN_METRICS.includes(s.name)) continue;
+    if (!only(s.labels.account ?? '', s.labels.api ?? '')) continue;
+    out.set(seriesKey(s.name, s.labels), s.value);
+  }
+  return out;
+}
+
+/**
+ * The truth for a collection that ran between `fromMs` and `toMs` of wall-clock time. The exporter
+ * decides its campaign walk set at one instant inside that window; if a final campaign's end crossed
+ * the lookback boundary inside it, no single `now` describes the collection, and this says so rather
+ * than letting a comparison fail (or pass) by chance.
+ */
+export async function truthForWindow(
+  sim: SimulatorProcess,
+  query: Omit<TruthQuery, 'now'>,
+  fromMs: number,
+  toMs: number,
+): Promise<SimulatorTruth> {
+  const [first, last] = await Promise.all([
+    sim.truth({ ...query, now: Math.floor(fromMs) }),
+    sim.truth({ ...query, now: Math.ceil(toMs) }),
+  ]);
+  const walkedIds = (t: SimulatorTruth) =>
+    Object.values(t.campaigns)
+      .flatMap((apis) => Object.values(apis).flatMap((c) => c.walked.map((w) => w.campaign_id)))
+      .sort();
+  if (JSON.stringify(walkedIds(first)) !== JSON.stringify(walkedIds(last))) {
+    throw new Error(
+      `a campaign's end crossed the lookback boundary during the collection (${fromMs}..${toMs}): ` +
+        'choose data or a lookback whose boundary no end date is near',
+    );
+  }
+  return last;
+}

@@ -27,13 +27,18 @@ import {
   type SimulatorTruth,
   type TruthQuery,
 } from '../support/simulator.js';
-import { CAMPAIGN_APIS, isFinalCampaignStatus } from '../../src/campaigns/statuses.js';
+import {
+  CAMPAIGN_APIS,
+  CAMPAIGN_STATUSES,
+  isFinalCampaignStatus,
+} from '../../src/campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 jest.setTimeout(180_000);
 afterEach(() => killAll());
 
 const DAY_MS = 86_400_000;
+const KNOWN_STATUSES: ReadonlySet<string> = new Set(CAMPAIGN_STATUSES);
 const STAGES = ['listing', 'devices'] as const;
 
 type CampaignQuery = Required<
@@ -263,6 +268,36 @@ const EQUALITY_CASES: [string, EqualityCase][] = [
         expect(
           walked.some((w) => w.device_status.some((d) => d.device_status === 'UpgradeDeferred')),
         ).toBe(true);
+      },
+    },
+  ],
+  [
+    'seed 9, a cap of 1 under fourteen unknown campaign statuses: the one kept is the latest in listing order, past the first ten',
+    {
+      simArgs: [
+        '--seed',
+        '9',
+        '--accounts',
+        '1',
+        '--start-time',
+        'now',
+        '--campaigns-per-account',
+        '12',
+        '--campaign-unknown-statuses',
+        '14',
+      ],
+      query: { maxLabelValues: 1 },
+      ticks: 2,
+      v3Path: 'firmware/campaigns',
+      exercises: (truth) => {
+        for (const t of allTruths(truth)) {
+          // one unknown status kept, thirteen folded; each unknown status has one campaign, so the tie
+          // goes to the latest in listing order
+          expect(t.campaigns.filter((c) => !KNOWN_STATUSES.has(c.campaign_status))).toEqual([
+            expect.objectContaining({ campaign_status: expect.stringMatching(/^Campaign/) }),
+            { campaign_status: 'other', count: 13 },
+          ]);
+        }
       },
     },
   ],

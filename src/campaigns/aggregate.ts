@@ -39,7 +39,9 @@ export function labelCampaignStatuses(
   campaigns: readonly ListedCampaign[],
   maxLabelValues: number,
 ): ListedCampaign[] {
-  const unknown = new TopValues(maxLabelValues);
+  // No working-memory bound here (unlike device statuses and reasons): the listing is held whole anyway, and
+  // a bound of 10 × N would let the order of the listing, not the counts, decide which status is kept.
+  const unknown = new TopValues(maxLabelValues, Infinity);
   campaigns.forEach((c, index) => {
     if (!KNOWN.has(c.status)) unknown.add(c.status, 1, index);
   });

@@ -324,7 +324,7 @@ export const SETTINGS = {
     env: 'COLLECTOR_MAX_LABEL_VALUES',
     default: '50',
     meaning:
-      'Distinct firmware_to, device_status and result_reason values kept per account+status (first seen, oldest upgrade first); later ones are counted under "other".',
+      'Distinct firmware_to, device_status and result_reason values kept per account+status (v1) and per account+API (campaigns): those with the most device entries, ties to the most recent; the rest are counted under "other" (README, "Label values").',
     parse: integer(1, 10_000),
   }),
   maxPages: spec({

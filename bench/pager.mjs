@@ -15,20 +15,34 @@
  * - naive: reports one after another, pages one after another, a new connection for every request
  *   (a fresh undici Client, `connection: close`), JSON.parse.
  *
- * Both use the bearer and session tokens the benchmark obtained once (BENCH_BEARER, BENCH_SESSION) and
- * count pages, upgrades and device entries from the parsed pages (one addition per upgrade) as a check.
+ * The sources are those the exporter is given with --thingspace.apis: v1 reads the six upgrade reports of
+ * each account; v2 and v3 read, per account, the campaign history of each of the nine campaign statuses (all
+ * nine at once, each paged by lastSeenCampaignId), then the device lists of the campaigns worth walking (all
+ * at once, each paged by lastSeenDeviceId), as the exporter does (SPEC §5). Which campaigns are worth walking
+ * is decided by the exporter's own selectWalks (from dist/, with its defaults: 7 days of lookback, 100
+ * campaigns), a pure function of the listed campaigns, so the floor walks exactly the exporter's set.
  *
- * Run: BENCH_URL=… BENCH_BEARER=… BENCH_SESSION=… node bench/pager.mjs floor|naive <concurrency> <accounts,…> [walks]
- * It walks every report `walks` times (default 1) in the same process and prints one JSON line about the
- * last walk: {mode, seconds, cpuSeconds, pages, upgrades, devices, longestChain, walks, peakRssBytes}.
+ * Both use the bearer and session tokens the benchmark obtained once (BENCH_BEARER, BENCH_SESSION) and
+ * count pages, upgrades, campaigns and device entries from the parsed pages as a check.
+ *
+ * Run: BENCH_URL=… BENCH_BEARER=… BENCH_SESSION=… node bench/pager.mjs floor|naive <concurrency> <accounts,…> [walks] [apis]
+ * It walks every report and campaign `walks` times (default 1) in the same process and prints one JSON line
+ * about the last walk: {mode, seconds, cpuSeconds, pages, upgrades, devices, campaigns, walked,
+ * campaignDevices, longestChain, walks, peakRssBytes}. `apis` is a comma-separated subset of v1,v2,v3
+ * (default v1).
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Client, Pool } from 'undici';
+import { selectWalks } from '../dist/campaigns/aggregate.js';
+import { CAMPAIGN_STATUSES } from '../dist/campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../dist/upgrades/statuses.js';
 
 /** Same guard as the exporter's --collector.max-pages default: no walk loops for ever. */
 const MAX_PAGES = 10_000;
+/** The exporter's --collector.campaign-lookback and --collector.max-campaigns defaults. */
+const CAMPAIGN_LOOKBACK_MS = 7 * 86_400_000;
+const MAX_CAMPAIGNS = 100;
 
 /**
  * @typedef {object} WalkOptions
@@ -36,16 +50,28 @@ const MAX_PAGES = 10_000;
  * @property {readonly string[]} accounts
  * @property {number} concurrency
  * @property {{ bearer: string, session: string }} tokens
+ * @property {readonly string[]} [apis] v1, v2, v3 (default v1)
  */
 
 /**
- * @typedef {object} WalkResult
- * @property {number} seconds wall time from the first request to the last page parsed
- * @property {number} pages
+ * @typedef {object} Totals
+ * @property {number} pages every page read, reports, campaign histories and device lists alike
  * @property {number} upgrades
- * @property {number} devices
- * @property {number} longestChain pages of the longest report
+ * @property {number} devices device entries of the v1 upgrades
+ * @property {number} campaigns campaigns listed (deduplicated per account × API)
+ * @property {number} walked campaigns whose devices were read
+ * @property {number} campaignDevices device entries of the walked campaigns
  */
+
+/**
+ * @typedef {Totals & { seconds: number, longestChain: number }} WalkResult
+ * `seconds`: wall time from the first request to the last page parsed; `longestChain`: pages of the longest
+ * report, campaign history or device list
+ */
+
+function newTotals() {
+  return { pages: 0, upgrades: 0, devices: 0, campaigns: 0, walked: 0, campaignDevices: 0 };
+}
 
 /** @param {string} account @param {string} status @param {string} index */
 function reportPath(account, status, index) {
@@ -58,9 +84,9 @@ function authHeaders(tokens) {
 }
 
 /**
- * Reads one page: JSON.parse, counts, and the cursor of the next page (undefined after the last one).
+ * Reads one report page: JSON.parse, counts, and the cursor of the next page (undefined after the last one).
  * @param {string} text
- * @param {{ pages: number, upgrades: number, devices: number }} totals
+ * @param {Totals} totals
  * @returns {string | undefined}
  */
 function readPage(text, totals) {
@@ -77,12 +103,14 @@ function readPage(text, totals) {
  * `await` in its suspended frame until the next one resumes it, so a report that awaited its page text
  * directly would keep that text alive while it waits for the next page, and with hundreds of reports
  * queued behind the concurrency limit (50 accounts) hundreds of pages would stay in memory.
+ * @template T
  * @param {(path: string) => Promise<string>} get
  * @param {string} path
- * @param {{ pages: number, upgrades: number, devices: number }} totals
+ * @param {(text: string) => T} read
+ * @returns {Promise<T>}
  */
-async function fetchPage(get, path, totals) {
-  return readPage(await get(path), totals);
+async function fetchPage(get, path, read) {
+  return read(await get(path));
 }
 
 /**
@@ -90,16 +118,162 @@ async function fetchPage(get, path, totals) {
  * @param {(path: string) => Promise<string>} get
  * @param {string} account
  * @param {string} status
- * @param {{ pages: number, upgrades: number, devices: number }} totals
+ * @param {Totals} totals
  */
 async function walkReport(get, account, status, totals) {
   let index = '0';
   for (let pages = 1; pages <= MAX_PAGES; pages++) {
-    const next = await fetchPage(get, reportPath(account, status, index), totals);
+    const next = await fetchPage(get, reportPath(account, status, index), (text) =>
+      readPage(text, totals),
+    );
     if (next === undefined) return pages;
     index = next;
   }
   throw new Error(`${account}/${status}: more than ${MAX_PAGES} pages`);
+}
+
+/** @param {string} api @param {string} account */
+function campaignBase(api, account) {
+  return `/api/fota/${api}/reports/${encodeURIComponent(account)}`;
+}
+
+/** A cursor as ThingSpace sends it (string or integer), as text; undefined when absent. */
+function cursorOf(/** @type {unknown} */ value) {
+  return value === undefined || value === null || value === '' ? undefined : String(value);
+}
+
+/**
+ * @typedef {{ id: string, status: string, startDate?: string, endDate?: string }} Listed
+ */
+
+/**
+ * Pages through the history of one campaign status (v3: the SDK's path, which the exporter tries first and
+ * the simulator answers); the campaigns go into `into`, with their status resolved as the exporter does.
+ * @param {(path: string) => Promise<string>} get
+ * @param {string} api
+ * @param {string} account
+ * @param {string} status
+ * @param {Listed[]} into
+ * @param {Totals} totals
+ */
+async function walkListing(get, api, account, status, into, totals) {
+  const path = `${campaignBase(api, account)}/${api === 'v3' ? 'firmware/campaigns' : 'campaigns'}`;
+  let cursor = '0';
+  for (let pages = 1; pages <= MAX_PAGES; pages++) {
+    const query = `campaignStatus=${status}${cursor === '0' ? '' : `&lastSeenCampaignId=${encodeURIComponent(cursor)}`}`;
+    const next = await fetchPage(get, `${path}?${query}`, (text) => {
+      const page = JSON.parse(text);
+      totals.pages++;
+      for (const c of page.campaignList ?? []) {
+        into.push({
+          id: String(c.id),
+          status: typeof c.status === 'string' && c.status !== '' ? c.status : status,
+          startDate: c.startDate,
+          endDate: c.endDate,
+        });
+      }
+      return page.hasMoreData ? cursorOf(page.lastSeenCampaignId) : undefined;
+    });
+    if (next === undefined) return pages;
+    cursor = next;
+  }
+  throw new Error(`${api} ${account}/${status}: more than ${MAX_PAGES} pages`);
+}
+
+/**
+ * Pages through the device list of one campaign.
+ * @param {(path: string) => Promise<string>} get
+ * @param {string} api
+ * @param {string} account
+ * @param {string} campaignId
+ * @param {Totals} totals
+ */
+async function walkDevices(get, api, account, campaignId, totals) {
+  const path = `${campaignBase(api, account)}/campaigns/${encodeURIComponent(campaignId)}/devices`;
+  let cursor = '0';
+  for (let pages = 1; pages <= MAX_PAGES; pages++) {
+    const url = cursor === '0' ? path : `${path}?lastSeenDeviceId=${encodeURIComponent(cursor)}`;
+    const next = await fetchPage(get, url, (text) => {
+      const page = JSON.parse(text);
+      totals.pages++;
+      totals.campaignDevices += page.deviceList?.length ?? 0;
+      return page.hasMoreData ? cursorOf(page.lastSeenDeviceId) : undefined;
+    });
+    if (next === undefined) return pages;
+    cursor = next;
+  }
+  throw new Error(`${api} ${account}/${campaignId}: more than ${MAX_PAGES} pages`);
+}
+
+/**
+ * One account's campaigns of one API: every status's history at once, then every campaign worth walking at
+ * once (or, `sequential`, one after another); returns the longest chain of pages.
+ * @param {(path: string) => Promise<string>} get
+ * @param {string} api
+ * @param {string} account
+ * @param {Totals} totals
+ * @param {boolean} sequential
+ */
+async function walkCampaigns(get, api, account, totals, sequential) {
+  /** @type {Listed[][]} */
+  const byStatus = CAMPAIGN_STATUSES.map(() => []);
+  const listings = CAMPAIGN_STATUSES.map(
+    (status, i) => () =>
+      walkListing(get, api, account, status, /** @type {Listed[]} */ (byStatus[i]), totals),
+  );
+  const chains = await run(listings, sequential);
+  // Deduplicated by id, first status first, as the exporter does.
+  const seen = new Set();
+  /** @type {Listed[]} */
+  const campaigns = [];
+  for (const c of byStatus.flat()) {
+    if (seen.has(c.id)) continue;
+    seen.add(c.id);
+    campaigns.push(c);
+  }
+  totals.campaigns += campaigns.length;
+  const { walk } = selectWalks(campaigns, Date.now(), CAMPAIGN_LOOKBACK_MS, MAX_CAMPAIGNS);
+  totals.walked += walk.length;
+  const walks = walk.map(
+    (/** @type {Listed} */ c) => () => walkDevices(get, api, account, c.id, totals),
+  );
+  return Math.max(...chains, ...(await run(walks, sequential)));
+}
+
+/**
+ * Runs the tasks all at once, or one after another; resolves to their results in order.
+ * @template T
+ * @param {(() => Promise<T>)[]} tasks
+ * @param {boolean} sequential
+ * @returns {Promise<T[]>}
+ */
+async function run(tasks, sequential) {
+  if (!sequential) return Promise.all(tasks.map((task) => task()));
+  const out = [];
+  for (const task of tasks) out.push(await task());
+  return out;
+}
+
+/**
+ * Everything the exporter would read for these accounts and APIs; returns the longest chain of pages.
+ * @param {(path: string) => Promise<string>} get
+ * @param {WalkOptions} options
+ * @param {Totals} totals
+ * @param {boolean} sequential
+ */
+async function walkAll(get, options, totals, sequential) {
+  const apis = options.apis ?? ['v1'];
+  /** @type {(() => Promise<number>)[]} */
+  const tasks = [];
+  for (const account of options.accounts) {
+    if (apis.includes('v1'))
+      for (const status of UPGRADE_STATUSES)
+        tasks.push(() => walkReport(get, account, status, totals));
+    for (const api of ['v2', 'v3'])
+      if (apis.includes(api))
+        tasks.push(() => walkCampaigns(get, api, account, totals, sequential));
+  }
+  return Math.max(0, ...(await run(tasks, sequential)));
 }
 
 /**
@@ -164,16 +338,12 @@ export async function walkFloor(options) {
       limit.release();
     }
   };
-  const totals = { pages: 0, upgrades: 0, devices: 0 };
+  const totals = newTotals();
   try {
     const started = performance.now();
-    const chains = await Promise.all(
-      options.accounts.flatMap((account) =>
-        UPGRADE_STATUSES.map((status) => walkReport(get, account, status, totals)),
-      ),
-    );
+    const longestChain = await walkAll(get, options, totals, false);
     const seconds = (performance.now() - started) / 1000;
-    return { seconds, ...totals, longestChain: Math.max(...chains) };
+    return { seconds, ...totals, longestChain };
   } finally {
     await pool.destroy();
   }
@@ -194,14 +364,9 @@ export async function walkNaive(options) {
       await client.destroy();
     }
   };
-  const totals = { pages: 0, upgrades: 0, devices: 0 };
-  let longestChain = 0;
+  const totals = newTotals();
   const started = performance.now();
-  for (const account of options.accounts) {
-    for (const status of UPGRADE_STATUSES) {
-      longestChain = Math.max(longestChain, await walkReport(get, account, status, totals));
-    }
-  }
+  const longestChain = await walkAll(get, options, totals, true);
   const seconds = (performance.now() - started) / 1000;
   return { seconds, ...totals, longestChain };
 }
@@ -235,13 +400,52 @@ export async function fetchPageTexts(options, account, perStatus) {
   }
 }
 
+/**
+ * The first `perCampaign` device pages of every walked campaign (as the truth names them) of the given APIs,
+ * as body texts (for the CPU figure of the campaign profile).
+ * @param {Omit<WalkOptions, 'accounts' | 'concurrency'>} options
+ * @param {{ campaigns?: Record<string, Record<string, { walked: readonly { campaign_id: string }[] }>> }} truth
+ * @param {readonly string[]} apis
+ * @param {number} perCampaign
+ * @returns {Promise<{ api: string, campaignId: string, text: string }[]>}
+ */
+export async function fetchCampaignPageTexts(options, truth, apis, perCampaign) {
+  const pool = new Pool(options.url, { connections: 1 });
+  const get = getter(pool, authHeaders(options.tokens));
+  /** @type {{ api: string, campaignId: string, text: string }[]} */
+  const out = [];
+  try {
+    for (const [account, byApi] of Object.entries(truth.campaigns ?? {})) {
+      for (const api of apis) {
+        for (const { campaign_id: campaignId } of byApi[api]?.walked ?? []) {
+          const path = `${campaignBase(api, account)}/campaigns/${encodeURIComponent(campaignId)}/devices`;
+          let cursor = '0';
+          for (let n = 0; n < perCampaign; n++) {
+            const text = await get(
+              cursor === '0' ? path : `${path}?lastSeenDeviceId=${encodeURIComponent(cursor)}`,
+            );
+            out.push({ api, campaignId, text });
+            const page = JSON.parse(text);
+            const next = page.hasMoreData ? cursorOf(page.lastSeenDeviceId) : undefined;
+            if (next === undefined) break;
+            cursor = next;
+          }
+        }
+      }
+    }
+    return out;
+  } finally {
+    await pool.destroy();
+  }
+}
+
 function peakRss() {
   const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
   return match ? Number(match[1]) * 1024 : null;
 }
 
 async function main() {
-  const [mode, concurrency, accounts, walks = '1'] = process.argv.slice(2);
+  const [mode, concurrency, accounts, walks = '1', apis = 'v1'] = process.argv.slice(2);
   const { BENCH_URL: url, BENCH_BEARER: bearer, BENCH_SESSION: session } = process.env;
   const count = Number(walks);
   if (
@@ -253,7 +457,7 @@ async function main() {
     !(count >= 1 && count <= 10)
   ) {
     process.stderr.write(
-      'usage: BENCH_URL=… BENCH_BEARER=… BENCH_SESSION=… node bench/pager.mjs floor|naive <concurrency> <accounts,…> [walks]\n',
+      'usage: BENCH_URL=… BENCH_BEARER=… BENCH_SESSION=… node bench/pager.mjs floor|naive <concurrency> <accounts,…> [walks] [v1,v2,v3]\n',
     );
     return 2;
   }
@@ -262,6 +466,7 @@ async function main() {
     accounts: accounts.split(','),
     concurrency: Number(concurrency),
     tokens: { bearer, session },
+    apis: apis.split(','),
   };
   const runs = [];
   for (let n = 0; n < count; n++) {

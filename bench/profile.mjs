@@ -7,24 +7,18 @@
  * is written to a temporary directory (or --keep <dir>) and is not meant to be committed.
  *
  *   npm run build && node bench/profile.mjs [--profile 2M] [--latency-ms 20] [--top 25] [--keep dir]
+ *
+ * Profiles are the benchmark's (bench/lib/profiles.mjs): the same simulator flags and --thingspace.apis.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killChildrenOnExit, startNode } from './lib/proc.mjs';
+import { PROFILES, simulatorArgs } from './lib/profiles.mjs';
 import { EXPORTER_ENV, startSimulator } from './lib/simulator.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-/** The benchmark's profiles (bench/run.mjs), as simulator flags. */
-/** @type {Record<string, string[]>} */
-const PROFILES = {
-  '20k': ['--accounts', '1', '--upgrades-per-status', '1000', '--total-devices', '20000'],
-  '200k': ['--accounts', '1', '--upgrades-per-status', '3000', '--total-devices', '200000'],
-  '2M': ['--accounts', '1', '--upgrades-per-status', '10000', '--total-devices', '2000000'],
-  '50acc': ['--accounts', '50', '--upgrades-per-status', '200', '--total-devices', '500000'],
-};
 
 /**
  * @typedef {object} ProfileNode
@@ -80,19 +74,19 @@ async function main() {
     return i === -1 ? fallback : (args[i + 1] ?? fallback);
   };
   const profileName = flag('--profile', '2M');
-  const simArgs = PROFILES[profileName];
-  if (!simArgs) throw new Error(`unknown profile ${profileName}`);
+  const profile = PROFILES.find((p) => p.name.toLowerCase() === profileName.toLowerCase());
+  if (!profile)
+    throw new Error(
+      `unknown profile ${profileName}; known: ${PROFILES.map((p) => p.name).join(', ')}`,
+    );
   const top = Number(flag('--top', '25'));
   const keep = flag('--keep', '');
   const dir = keep ? path.resolve(keep) : mkdtempSync(path.join(os.tmpdir(), 'fota-profile-'));
   killChildrenOnExit();
-  const sim = await startSimulator(ROOT, [
-    ...simArgs,
-    '--latency-ms',
-    flag('--latency-ms', '20'),
-    '--cache-mb',
-    '512',
-  ]);
+  const sim = await startSimulator(
+    ROOT,
+    simulatorArgs(profile, Number(flag('--latency-ms', '20'))),
+  );
   try {
     const accounts = Object.keys((await sim.summary()).accounts);
     const exporter = startNode(
@@ -102,6 +96,7 @@ async function main() {
         '--web.listen-address=127.0.0.1:0',
         `--thingspace.base-url=${sim.url}`,
         `--thingspace.accounts=${accounts.join(',')}`,
+        `--thingspace.apis=${profile.apis.join(',')}`,
         '--collector.interval=1s',
       ],
       { env: EXPORTER_ENV, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] },
@@ -117,7 +112,7 @@ async function main() {
     if (!file) throw new Error(`no .cpuprofile in ${dir}`);
     const summary = summarizeProfile(JSON.parse(readFileSync(path.join(dir, file), 'utf8')), top);
     process.stdout.write(
-      `profile ${profileName}: collections of ${first.durationSeconds} s and ${second.durationSeconds} s, ` +
+      `profile ${profile.name}: collections of ${first.durationSeconds} s and ${second.durationSeconds} s, ` +
         `${(summary.totalMs / 1000).toFixed(2)} s sampled (idle included)\n\nself time by function:\n`,
     );
     for (const f of summary.functions)

@@ -6,11 +6,19 @@
  *
  *   1. collection wall time vs the floor (a minimal keep-alive pager at the same concurrency)  ≤ 1.10×
  *   2. collection wall time vs a naive client (sequential, a connection per request)          ≥ 3× faster
- *   3. time and peak RSS per profile; RSS at the largest ≤ 1.5 × RSS at the smallest, ≤ 200 MiB
+ *   3. time and peak RSS per profile; RSS at the largest ≤ 1.5 × RSS at the smallest, ≤ 200 MiB;
+ *      the campaigns profile ≤ 200 MiB
  *   4. /metrics under autocannon (64 connections) during a collection, vs express serving the same
  *      bytes from memory: 0 errors, p99 ≤ 50 ms, requests/s ≥ 0.8 × the reference
- *   5. CPU per device entry: validation + aggregation on top of JSON.parse, as a ratio
+ *   5. CPU per device entry: validation + aggregation + id memory on top of JSON.parse, as a ratio
+ *   6. /metrics size (series, bytes) per profile and per account; with many accounts, growth per account
+ *   7. the id memory behind the entered counters: ids remembered and bytes, beside the peak RSS
  * and, for every profile, /metrics equal to the simulator's /_sim/truth after every collection measured.
+ *
+ * Profiles are of three kinds: v1 (FOTA v1 reports only, read with --thingspace.apis=v1 so that the figures
+ * stay comparable with the results from before v2/v3 existed), accounts (hundreds of accounts, one exporter
+ * run: time, peak RSS and /metrics size per account against a smaller profile of the same shape per account)
+ * and campaigns (v2 and v3 campaigns only, --thingspace.apis=v2,v3: floor, time and peak RSS).
  *
  * The simulator, the exporter, the reference pagers and the reference server each run as their own
  * process; autocannon and figure 5 run in this one. Every child is killed when the benchmark ends.
@@ -23,89 +31,33 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { measureCpuPerDevice } from './lib/cpu.mjs';
-import { cpuSeconds, killChildrenOnExit, peakRssBytes, startNode } from './lib/proc.mjs';
+import { measureCampaignCpuPerDevice, measureCpuPerDevice } from './lib/cpu.mjs';
+import { idMemoryFor } from './lib/memory.mjs';
+import { cpuSeconds, killChildrenOnExit, peakRssBytes, rssBytes, startNode } from './lib/proc.mjs';
 import {
   BUSINESS_METRICS,
+  CAMPAIGN_METRICS,
+  ENTERED_METRICS,
+  campaignTruthSeries,
   diffSeries,
+  enteredTruthSeries,
   parseExposition,
   seriesMap,
   truthSeries,
 } from './lib/series.mjs';
+import { PROFILES, QUICK_PROFILES, simulatorArgs } from './lib/profiles.mjs';
 import { EXPORTER_ENV, startSimulator } from './lib/simulator.mjs';
-import { fetchPageTexts } from './pager.mjs';
+import { fetchCampaignPageTexts, fetchPageTexts } from './pager.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MIB = 1024 * 1024;
 /** The exporter's --collector.max-label-values default; truth is asked for the same cap. */
 const MAX_LABEL_VALUES = 50;
+/** The exporter's --collector.campaign-lookback and --collector.max-campaigns defaults, for the truth. */
+const CAMPAIGN_LOOKBACK = '7d';
+const MAX_CAMPAIGNS = 100;
 
-/**
- * @typedef {object} Profile
- * @property {string} name
- * @property {string} description
- * @property {number} accounts
- * @property {number} upgradesPerStatus
- * @property {number} totalDevices
- */
-
-/** @type {Profile[]} */
-const PROFILES = [
-  {
-    name: '20k',
-    description: '1 account, 6 × 10 pages',
-    accounts: 1,
-    upgradesPerStatus: 1000,
-    totalDevices: 20_000,
-  },
-  {
-    name: '200k',
-    description: '1 account, 6 × 30 pages',
-    accounts: 1,
-    upgradesPerStatus: 3000,
-    totalDevices: 200_000,
-  },
-  {
-    name: '2M',
-    description: '1 account, 6 × 100 pages',
-    accounts: 1,
-    upgradesPerStatus: 10_000,
-    totalDevices: 2_000_000,
-  },
-  {
-    name: '50acc',
-    description: '50 accounts, 300 × 2 pages',
-    accounts: 50,
-    upgradesPerStatus: 200,
-    totalDevices: 500_000,
-  },
-];
-
-/** --quick: the same shapes, tiny, for the smoke test. */
-/** @type {Profile[]} */
-const QUICK_PROFILES = [
-  {
-    name: 'q2k',
-    description: '1 account, 6 × 2 pages',
-    accounts: 1,
-    upgradesPerStatus: 200,
-    totalDevices: 2_000,
-  },
-  {
-    name: 'q20k',
-    description: '1 account, 6 × 5 pages',
-    accounts: 1,
-    upgradesPerStatus: 500,
-    totalDevices: 20_000,
-  },
-  {
-    name: 'q5acc',
-    description: '5 accounts, 30 × 1 page',
-    accounts: 5,
-    upgradesPerStatus: 100,
-    totalDevices: 6_000,
-  },
-];
+/** @typedef {import('./lib/profiles.mjs').Profile} Profile */
 
 const TARGETS = {
   floorRatio: 1.1,
@@ -118,7 +70,7 @@ const TARGETS = {
 
 const USAGE = `usage: node bench/run.mjs [flags]   (npm run bench -- [flags])
 
-  --latency-ms <ms>      simulator latency per report request (default 20)
+  --latency-ms <ms>      simulator latency per request (default 20)
   --profiles <a,b,…>     profiles to run (default all: ${PROFILES.map((p) => p.name).join(', ')};
                          with --quick: ${QUICK_PROFILES.map((p) => p.name).join(', ')})
   --quick                tiny profiles, one repetition, 1 s of autocannon: a smoke run of a few seconds
@@ -245,26 +197,6 @@ function gitInfo() {
   }
 }
 
-/** @param {Profile} profile @param {number} latencyMs */
-function simulatorArgs(profile, latencyMs) {
-  return [
-    '--seed',
-    '1',
-    '--accounts',
-    String(profile.accounts),
-    '--upgrades-per-status',
-    String(profile.upgradesPerStatus),
-    '--total-devices',
-    String(profile.totalDevices),
-    '--page-size',
-    '100',
-    '--latency-ms',
-    String(latencyMs),
-    '--cache-mb',
-    '512',
-  ];
-}
-
 /** What Prometheus sends with a scrape (the text format, gzip accepted); the scrape figure sends it too. */
 const SCRAPE_HEADERS = {
   accept: 'text/plain;version=0.0.4;q=1,*/*;q=0.1',
@@ -290,26 +222,94 @@ async function scrapeOnce(url) {
   };
 }
 
+/** The series a profile compares with the truth: those of the APIs its exporter reads, and the counters. */
+/** @param {Profile} profile */
+function comparedMetrics(profile) {
+  return [
+    ...(profile.apis.includes('v1') ? BUSINESS_METRICS : []),
+    ...(profile.apis.some((api) => api !== 'v1') ? CAMPAIGN_METRICS : []),
+    ...ENTERED_METRICS,
+  ];
+}
+
 /**
- * The exporter's business series must equal the truth, series for series.
+ * What the exporter must serve, from /_sim/truth asked with the exporter's settings: label cap, lookback,
+ * max campaigns, its wall clock (the lookback is counted from it), and enteredSince the current generation
+ * (time is frozen, so nothing enters after the learning pass: every entered counter must stay at its truth).
+ * @param {import('./lib/simulator.mjs').Simulator} sim
+ * @param {Profile} profile
+ * @param {number} generation
+ */
+async function expectedSeries(sim, profile, generation) {
+  const truth = await sim.truth({
+    maxLabelValues: MAX_LABEL_VALUES,
+    campaignLookback: CAMPAIGN_LOOKBACK,
+    maxCampaigns: MAX_CAMPAIGNS,
+    now: Date.now(),
+    enteredSince: generation,
+  });
+  /** @type {Map<string, number>} */
+  const expected = new Map();
+  if (profile.apis.includes('v1')) for (const [k, v] of truthSeries(truth)) expected.set(k, v);
+  for (const [k, v] of campaignTruthSeries(truth, (_account, api) => profile.apis.includes(api)))
+    expected.set(k, v);
+  for (const [k, v] of enteredTruthSeries(truth, profile.apis)) expected.set(k, v);
+  return { truth, expected };
+}
+
+/**
+ * The exporter's series from the data must equal the truth, series for series; and the size of what it
+ * serves (every series, the text and the gzip body a scraper receives).
  * @param {string} metricsUrl
  * @param {Map<string, number>} expected
+ * @param {readonly string[]} metrics
  */
-async function checkTruth(metricsUrl, expected) {
+async function checkTruth(metricsUrl, expected, metrics) {
   const res = await scrapeOnce(metricsUrl);
   if (res.status !== 200)
-    return { ok: false, series: 0, diff: [`/metrics answered HTTP ${res.status}`], res };
-  const actual = seriesMap(parseExposition(res.text), BUSINESS_METRICS);
+    return {
+      ok: false,
+      series: 0,
+      diff: [`/metrics answered HTTP ${res.status}`],
+      res,
+      exposition: {
+        series: 0,
+        textBytes: 0,
+        wireBytes: 0,
+        heapUsedBytes: 0,
+        heapTotalBytes: 0,
+        externalBytes: 0,
+      },
+    };
+  const samples = parseExposition(res.text);
+  const actual = seriesMap(samples, metrics);
   const diff = diffSeries(expected, actual);
-  return { ok: diff.length === 0, series: actual.size, diff, res };
+  // The process's own view of its memory at this scrape (prom-client's default metrics), beside the RSS.
+  const value = (/** @type {string} */ name) => samples.find((x) => x.name === name)?.value ?? 0;
+  return {
+    ok: diff.length === 0,
+    series: actual.size,
+    diff,
+    res,
+    exposition: {
+      series: samples.length,
+      textBytes: Buffer.byteLength(res.text),
+      wireBytes: res.body.length,
+      heapUsedBytes: value('nodejs_heap_size_used_bytes'),
+      heapTotalBytes: value('nodejs_heap_size_total_bytes'),
+      externalBytes: value('nodejs_external_memory_bytes'),
+    },
+  };
 }
 
 /**
  * @typedef {object} Context
  * @property {import('./lib/simulator.mjs').Simulator} sim
+ * @property {Profile} profile
  * @property {string[]} accounts
  * @property {{ bearer: string, session: string }} tokens
  * @property {Map<string, number>} expected truth as series
+ * @property {string[]} metrics the metrics compared with the truth
  * @property {Options} options
  */
 
@@ -320,6 +320,9 @@ async function checkTruth(metricsUrl, expected) {
  * @property {number} pages
  * @property {number} upgrades
  * @property {number} devices
+ * @property {number} campaigns
+ * @property {number} walked
+ * @property {number} campaignDevices
  * @property {number} longestChain
  * @property {number} peakRssBytes
  * @property {{ seconds: number, cpuSeconds: number }[]} walks
@@ -336,7 +339,13 @@ async function runPager(ctx, mode, walks) {
   const child = startNode(
     mode,
     `${ROOT}bench/pager.mjs`,
-    [mode, String(ctx.options.concurrency), ctx.accounts.join(','), String(walks)],
+    [
+      mode,
+      String(ctx.options.concurrency),
+      ctx.accounts.join(','),
+      String(walks),
+      ctx.profile.apis.join(','),
+    ],
     {
       env: {
         BENCH_URL: ctx.sim.url,
@@ -363,6 +372,7 @@ function startExporter(ctx, interval) {
       '--web.listen-address=127.0.0.1:0',
       `--thingspace.base-url=${ctx.sim.url}`,
       `--thingspace.accounts=${ctx.accounts.join(',')}`,
+      `--thingspace.apis=${ctx.profile.apis.join(',')}`,
       `--collector.interval=${interval}`,
       `--collector.concurrency=${ctx.options.concurrency}`,
       `--collector.max-label-values=${MAX_LABEL_VALUES}`,
@@ -375,10 +385,24 @@ function startExporter(ctx, interval) {
 const isFinished = (line) => line.msg === 'collection finished';
 
 /**
+ * The id memory as the exporter reports it in its `collection finished` line (`idMemory: {ids, bytes}`),
+ * or undefined while it does not.
+ * @param {import('./lib/proc.mjs').LogLine} line
+ */
+function reportedIdMemory(line) {
+  const m = /** @type {{ ids?: unknown, bytes?: unknown } | undefined} */ (line.idMemory);
+  return m && typeof m.ids === 'number' && typeof m.bytes === 'number'
+    ? { ids: m.ids, bytes: m.bytes }
+    : undefined;
+}
+
+/**
  * Two collections by a fresh exporter process (interval 1s: the second starts when the first has ended
- * or a second after it started). The second is the one measured, like the floor's second walk: a process
- * that has run once, as an exporter is for all but its first collection. Duration, pages and devices come
- * from its log line; peak RSS (over both) and CPU from /proc while it lives; then /metrics against truth.
+ * or a second after it started). The first is the learning pass of the entered counters (it fills the id
+ * memory); the second counts, and is the one measured, like the floor's second walk: a process that has
+ * run once, as an exporter is for all but its first collection. Duration, pages and devices come from its
+ * log line; RSS at start-up, peak RSS after the first collection and over both, and CPU from /proc while it
+ * lives; then /metrics against truth.
  * @param {Context} ctx
  */
 async function runExporter(ctx) {
@@ -386,15 +410,17 @@ async function runExporter(ctx) {
   try {
     const listening = await child.waitForLine((l) => l.msg === 'listening', 60_000);
     const cpuAtStart = cpuSeconds(child.pid);
+    const startRss = rssBytes(child.pid);
     const first = await child.waitForLine(isFinished, 900_000);
     const cpuAtFirst = cpuSeconds(child.pid);
+    const peakAfterFirst = peakRssBytes(child.pid);
     const second = await child.waitForLine(isFinished, 900_000, child.lines.indexOf(first) + 1);
     const cpuAtSecond = cpuSeconds(child.pid);
     const peak = peakRssBytes(child.pid);
-    const truth = await checkTruth(String(listening.url), ctx.expected);
+    const truth = await checkTruth(String(listening.url), ctx.expected, ctx.metrics);
     for (const line of [first, second]) {
       if (Number(line.failed) !== 0) {
-        truth.diff.unshift(`failed reports: ${JSON.stringify(line.failures)}`);
+        truth.diff.unshift(`failed: ${JSON.stringify(line.failures)}`);
         truth.ok = false;
       }
     }
@@ -408,9 +434,15 @@ async function runExporter(ctx) {
       pages: Number(second.pages),
       upgrades: Number(second.upgrades),
       devices: Number(second.devices),
+      campaigns: Number(second.campaigns ?? 0),
+      campaignDevices: Number(second.campaignDevices ?? 0),
+      idMemory: reportedIdMemory(second),
+      startRssBytes: startRss,
+      peakRssAfterFirstBytes: peakAfterFirst,
       peakRssBytes: peak,
       truthOk: truth.ok,
       series: truth.series,
+      exposition: truth.exposition,
       truthDiff: truth.diff,
     };
   } finally {
@@ -461,7 +493,7 @@ async function scrapeFigure(ctx) {
     const listening = await exporter.waitForLine((l) => l.msg === 'listening', 60_000);
     const metricsUrl = String(listening.url);
     await exporter.waitForLine(isFinished, 600_000);
-    const truth = await checkTruth(metricsUrl, ctx.expected);
+    const truth = await checkTruth(metricsUrl, ctx.expected, ctx.metrics);
     const { body, contentType, contentEncoding, text } = truth.res;
     writeFileSync(path.join(dir, 'metrics.body'), body);
     reference = startNode('reference', `${ROOT}bench/reference-server.mjs`, [
@@ -571,66 +603,142 @@ function collectionBusy(during, before, intervalS, t0, t1) {
 }
 
 /**
+ * What the simulator holds for a profile: v1 upgrades and device entries, campaigns listed, and the
+ * walked campaigns' device entries (from the truth: which campaigns are walked depends on the exporter's
+ * settings), and the shape of the id memory the exporter builds for it.
+ * @param {import('./lib/simulator.mjs').Summary} summary
+ * @param {import('./lib/series.d.mts').Truth} truth
+ * @param {Profile} profile
+ */
+function dataOf(summary, truth, profile) {
+  let devices = 0;
+  let upgrades = 0;
+  /** @type {number[]} */
+  const reports = [];
+  if (profile.apis.includes('v1'))
+    for (const statuses of Object.values(summary.accounts))
+      for (const s of Object.values(statuses)) {
+        devices += s.devices;
+        upgrades += s.upgrades;
+        reports.push(s.upgrades);
+      }
+  let campaigns = 0;
+  let campaignDevices = 0;
+  /** @type {number[][]} */
+  const walked = [];
+  for (const byApi of Object.values(truth.campaigns ?? {}))
+    for (const [api, t] of Object.entries(byApi)) {
+      if (!profile.apis.includes(api)) continue;
+      for (const c of t.campaigns) campaigns += c.count;
+      const sizes = t.walked.map((w) => w.device_status.reduce((n, d) => n + d.count, 0));
+      for (const n of sizes) campaignDevices += n;
+      walked.push(sizes);
+    }
+  return { upgrades, devices, campaigns, campaignDevices, shape: { reports, campaigns: walked } };
+}
+
+/**
  * Every measurement of one profile, on one simulator.
  * @param {Profile} profile
  * @param {Options} options
- * @param {boolean} largest figures 4 and 5 run on this profile
+ * @param {boolean} largest figures 4 and 5 (v1) run on this profile
  */
 async function runProfile(profile, options, largest) {
+  const entries = profile.totalDevices + (profile.campaigns?.totalDevices ?? 0);
   progress(
-    `${profile.name} (${profile.description}, ${profile.totalDevices} device entries): starting the simulator`,
+    `${profile.name} (${profile.description}, ${entries} device entries): starting the simulator`,
   );
   const sim = await startSimulator(ROOT, simulatorArgs(profile, options.latencyMs));
   try {
     const summary = await sim.summary();
     const accounts = Object.keys(summary.accounts);
-    let devices = 0;
-    let upgrades = 0;
-    for (const statuses of Object.values(summary.accounts))
-      for (const s of Object.values(statuses)) {
-        devices += s.devices;
-        upgrades += s.upgrades;
-      }
-    const expected = truthSeries(await sim.truth(MAX_LABEL_VALUES));
+    const { truth, expected } = await expectedSeries(sim, profile, summary.generation);
+    const data = dataOf(summary, truth, profile);
     const tokens = await sim.login();
     /** @type {Context} */
-    const ctx = { sim, accounts, tokens, expected, options };
+    const ctx = {
+      sim,
+      profile,
+      accounts,
+      tokens,
+      expected,
+      metrics: comparedMetrics(profile),
+      options,
+    };
+    const withFloor = profile.kind !== 'accounts';
 
     // The floor goes first: its first (unmeasured) walk also fills the simulator's cache of serialised
-    // upgrades, so that every measured walk and collection meets the same warm simulator.
+    // upgrades, so that every measured walk and collection meets the same warm simulator. A profile of many
+    // accounts runs the exporter once, without the reference clients: what it measures is the exporter's
+    // size per account; its first collection warms the simulator for the measured one.
     /** @type {PagerResult[]} */
     const floors = [];
     const exporters = [];
-    for (let r = 0; r < options.repeat; r++) {
+    const repeat = withFloor ? options.repeat : 1;
+    for (let r = 0; r < repeat; r++) {
       // Alternate which goes first, so that a drift in the machine's load hits both alike.
-      const pair = r % 2 === 0 ? ['floor', 'exporter'] : ['exporter', 'floor'];
+      const pair = !withFloor
+        ? ['exporter']
+        : r % 2 === 0
+          ? ['floor', 'exporter']
+          : ['exporter', 'floor'];
       for (const which of pair) {
         if (which === 'floor') floors.push(await runPager(ctx, 'floor', 2));
         else exporters.push(await runExporter(ctx));
       }
-      const f = /** @type {{ seconds: number }} */ (floors.at(-1));
+      const f = floors.at(-1);
       const e = /** @type {Awaited<ReturnType<typeof runExporter>>} */ (exporters.at(-1));
       progress(
-        `${profile.name}: run ${r + 1}/${options.repeat}: floor ${f.seconds.toFixed(3)} s, exporter ${e.seconds.toFixed(3)} s` +
+        `${profile.name}: run ${r + 1}/${repeat}: ${f ? `floor ${f.seconds.toFixed(3)} s, ` : ''}exporter ${e.seconds.toFixed(3)} s` +
           ` (${(e.peakRssBytes / MIB).toFixed(0)} MiB, truth ${e.truthOk ? 'equal' : 'DIFFERS'})`,
       );
       if (!e.truthOk)
         progress(`${profile.name}: /metrics differs from truth:\n  ${e.truthDiff.join('\n  ')}`);
     }
-    const naive = await runPager(ctx, 'naive', 1);
-    progress(`${profile.name}: naive ${naive.seconds.toFixed(3)} s`);
+    // The naive client is figure 2's reference for v1 reports only: the campaigns profile's targets are
+    // those of issue 12 (the floor ratio and peak RSS).
+    const naive = profile.kind === 'v1' ? await runPager(ctx, 'naive', 1) : undefined;
+    if (naive) progress(`${profile.name}: naive ${naive.seconds.toFixed(3)} s`);
 
-    const reference = /** @type {PagerResult} */ (floors[0]);
+    const reference = floors[0];
     const checks = [];
     for (const e of exporters) {
-      if (e.pages !== reference.pages)
+      if (reference && e.pages !== reference.pages)
         checks.push(`exporter read ${e.pages} pages, the floor ${reference.pages}`);
-      if (e.devices !== devices)
-        checks.push(`exporter counted ${e.devices} device entries of ${devices}`);
+      if (e.devices !== data.devices)
+        checks.push(`exporter counted ${e.devices} device entries of ${data.devices}`);
+      if (e.campaigns !== data.campaigns)
+        checks.push(`exporter counted ${e.campaigns} campaigns of ${data.campaigns}`);
+      if (e.campaignDevices !== data.campaignDevices)
+        checks.push(
+          `exporter counted ${e.campaignDevices} campaign device entries of ${data.campaignDevices}`,
+        );
     }
-    for (const w of [...floors, naive])
-      if (w.devices !== devices || w.pages !== reference.pages)
-        checks.push(`a reference pager read ${w.pages} pages, ${w.devices} devices`);
+    for (const w of naive ? [...floors, naive] : floors)
+      if (
+        w.devices !== data.devices ||
+        w.campaignDevices !== data.campaignDevices ||
+        w.pages !== reference?.pages
+      )
+        checks.push(
+          `a reference pager read ${w.pages} pages, ${w.devices} devices, ${w.campaignDevices} campaign devices`,
+        );
+
+    // The id memory: the exporter's own figure when its log line carries it, else computed (lib/memory.mjs).
+    const computed = idMemoryFor(data.shape, MAX_LABEL_VALUES);
+    const reported = exporters.map((e) => e.idMemory).find((m) => m !== undefined);
+    for (const e of exporters)
+      if (e.idMemory && (e.idMemory.ids !== computed.ids || e.idMemory.bytes !== computed.bytes))
+        checks.push(
+          `exporter reports an id memory of ${e.idMemory.ids} ids, ${e.idMemory.bytes} bytes; ` +
+            `${computed.ids} ids, ${computed.bytes} bytes expected`,
+        );
+    const idMemory = {
+      source: reported ? 'exporter' : 'computed',
+      ids: reported?.ids ?? computed.ids,
+      bytes: reported?.bytes ?? computed.bytes,
+      computed,
+    };
 
     let cpu;
     let scrape;
@@ -650,19 +758,48 @@ async function runProfile(profile, options, largest) {
       scrape = await scrapeFigure(ctx);
       if (!scrape.truthOk) checks.push(`scrape exporter: ${scrape.truthDiff.join('; ')}`);
     }
+    if (profile.kind === 'campaigns') {
+      const pages = await fetchCampaignPageTexts(
+        { url: sim.url, tokens },
+        truth,
+        profile.apis,
+        options.quick ? 1 : 5,
+      );
+      progress(`${profile.name}: CPU per campaign device entry on ${pages.length} pages`);
+      cpu = measureCampaignCpuPerDevice(pages, {
+        rounds: options.quick ? 2 : 7,
+        maxLabelValues: MAX_LABEL_VALUES,
+      });
+    }
+    if (checks.length > 0) progress(`${profile.name}: counts disagree:\n  ${checks.join('\n  ')}`);
+    const first = exporters[0];
     return {
       profile: { ...profile, simulatorArgs: simulatorArgs(profile, options.latencyMs) },
       accounts: accounts.length,
-      upgrades,
-      devices,
-      pages: reference.pages,
-      longestChain: reference.longestChain,
-      series: exporters[0]?.series ?? 0,
+      upgrades: data.upgrades,
+      devices: data.devices,
+      campaigns: data.campaigns,
+      campaignDevices: data.campaignDevices,
+      pages: reference?.pages ?? first?.pages ?? 0,
+      longestChain: reference?.longestChain ?? null,
+      series: first?.series ?? 0,
+      exposition: first?.exposition ?? {
+        series: 0,
+        textBytes: 0,
+        wireBytes: 0,
+        heapUsedBytes: 0,
+        heapTotalBytes: 0,
+        externalBytes: 0,
+      },
+      idMemory,
+      metricsEqual: exporters.every((e) => e.truthOk),
       truthOk: exporters.every((e) => e.truthOk) && checks.length === 0,
       checks,
-      floor: summarise(floors),
+      floor: floors.length > 0 ? summarise(floors) : undefined,
       exporter: {
         ...summarise(exporters),
+        startRssBytes: median(exporters.map((e) => e.startRssBytes)),
+        peakRssAfterFirstBytes: median(exporters.map((e) => e.peakRssAfterFirstBytes)),
         truthDiffs: exporters.flatMap((e) => e.truthDiff).slice(0, 10),
       },
       naive,
@@ -715,8 +852,11 @@ function figures(results) {
   const out = [];
   const s = (/** @type {number} */ x) => `${x.toFixed(3)} s`;
   const mib = (/** @type {number} */ x) => `${(x / MIB).toFixed(1)} MiB`;
+  const kib = (/** @type {number} */ x) => `${(x / 1024).toFixed(x < 10 * 1024 ? 1 : 0)} KiB`;
   const x = (/** @type {number} */ r) => `${r.toFixed(2)}×`;
+  const n = (/** @type {number} */ v) => Math.round(v).toLocaleString('en-US');
   for (const r of results) {
+    if (!r.floor) continue;
     const ratio = r.exporter.seconds / r.floor.seconds;
     out.push({
       figure: 1,
@@ -737,6 +877,7 @@ function figures(results) {
     });
   }
   for (const r of results) {
+    if (!r.naive) continue;
     const speedup = r.naive.seconds / r.exporter.seconds;
     out.push({
       figure: 2,
@@ -751,26 +892,35 @@ function figures(results) {
     });
   }
   for (const r of results) {
+    const chain = r.longestChain === null ? '' : `, longest ${r.longestChain}`;
     out.push({
       figure: 3,
-      name: `time, peak RSS: ${r.pages} pages, longest ${r.longestChain}`,
+      name: `time, peak RSS: ${n(r.pages)} pages${chain}`,
       profile: r.profile.name,
       value: `${s(r.exporter.seconds)}, ${mib(r.exporter.peakRssBytes)}`,
-      reference: `floor ${s(r.floor.seconds)}, ${mib(r.floor.peakRssBytes)}`,
-      ratio: `${x(r.exporter.peakRssBytes / r.floor.peakRssBytes)} RSS`,
+      reference: r.floor
+        ? `floor ${s(r.floor.seconds)}, ${mib(r.floor.peakRssBytes)}`
+        : `start-up ${mib(r.exporter.startRssBytes)}`,
+      ratio: `${x(r.exporter.peakRssBytes / (r.floor?.peakRssBytes ?? r.exporter.startRssBytes))} RSS`,
       target: '—',
       pass: null,
       raw: {
         exporter: r.exporter.peakRssBytes,
-        reference: r.floor.peakRssBytes,
+        reference: r.floor?.peakRssBytes ?? r.exporter.startRssBytes,
+        exporterAfterFirst: r.exporter.peakRssAfterFirstBytes,
+        exporterStart: r.exporter.startRssBytes,
+        exporterHeapUsedAtScrape: r.exposition.heapUsedBytes,
         seconds: r.exporter.seconds,
+        learningSeconds: r.exporter.coldSeconds,
         pages: r.pages,
-        longestChain: r.longestChain,
         devices: r.devices,
+        campaignDevices: r.campaignDevices,
       },
     });
   }
-  const single = results.filter((r) => r.accounts === 1).sort((a, b) => a.devices - b.devices);
+  const single = results
+    .filter((r) => r.profile.kind === 'v1' && r.accounts === 1)
+    .sort((a, b) => a.devices - b.devices);
   const small = single[0];
   const large = single.at(-1);
   if (small && large && small !== large) {
@@ -791,17 +941,22 @@ function figures(results) {
       },
     });
   }
-  if (large) {
+  const limited = [
+    ...(large ? [large] : []),
+    ...results.filter((r) => r.profile.kind === 'campaigns'),
+  ];
+  for (const r of limited) {
     out.push({
       figure: 3,
-      name: 'peak RSS at the largest profile',
-      profile: large.profile.name,
-      value: mib(large.exporter.peakRssBytes),
+      name:
+        r.profile.kind === 'campaigns' ? 'peak RSS, campaigns' : 'peak RSS at the largest profile',
+      profile: r.profile.name,
+      value: mib(r.exporter.peakRssBytes),
       reference: `limit ${mib(TARGETS.rssMaxBytes)}`,
-      ratio: x(large.exporter.peakRssBytes / TARGETS.rssMaxBytes),
+      ratio: x(r.exporter.peakRssBytes / TARGETS.rssMaxBytes),
       target: `≤ ${mib(TARGETS.rssMaxBytes)}`,
-      pass: large.exporter.peakRssBytes <= TARGETS.rssMaxBytes,
-      raw: { exporter: large.exporter.peakRssBytes, reference: TARGETS.rssMaxBytes },
+      pass: r.exporter.peakRssBytes <= TARGETS.rssMaxBytes,
+      raw: { exporter: r.exporter.peakRssBytes, reference: TARGETS.rssMaxBytes },
     });
   }
   const withScrape = results.find((r) => r.scrape);
@@ -845,13 +1000,13 @@ function figures(results) {
       raw: { exporter: e.errors, reference: ref.errors },
     });
   }
-  const withCpu = results.find((r) => r.cpu);
-  const cpu = withCpu?.cpu;
-  if (withCpu && cpu) {
+  for (const r of results) {
+    const cpu = r.cpu;
+    if (!cpu) continue;
     out.push({
       figure: 5,
-      name: `CPU per device entry (${cpu.pages} pages)`,
-      profile: withCpu.profile.name,
+      name: `CPU per ${r.profile.kind === 'campaigns' ? 'campaign ' : ''}device entry (${cpu.pages} pages)`,
+      profile: r.profile.name,
       value: `${cpu.exporterNsPerDevice.toFixed(0)} ns`,
       reference: `JSON.parse ${cpu.parseNsPerDevice.toFixed(0)} ns`,
       ratio: x(cpu.ratio),
@@ -862,6 +1017,99 @@ function figures(results) {
         reference: cpu.parseNsPerDevice,
         ratio: cpu.ratio,
         aggregation: cpu.aggregationNsPerDevice,
+        idMemory: cpu.memoryNsPerDevice,
+      },
+    });
+  }
+  for (const r of results) {
+    const e = r.exposition;
+    const perAccount = r.accounts > 1 ? `; ${n(e.series / r.accounts)} series per account` : '';
+    out.push({
+      figure: 6,
+      name: `/metrics size${perAccount}`,
+      profile: r.profile.name,
+      value: `${n(e.series)} series, ${kib(e.textBytes)}`,
+      reference: `gzip ${kib(e.wireBytes)}`,
+      ratio: x(e.textBytes / Math.max(e.wireBytes, 1)),
+      target: '—',
+      pass: null,
+      raw: {
+        series: e.series,
+        textBytes: e.textBytes,
+        wireBytes: e.wireBytes,
+        accounts: r.accounts,
+      },
+    });
+  }
+  for (const r of results) {
+    const base = results.find((b) => b.profile.name === r.profile.compareWith);
+    if (!base) continue;
+    const pair = `${r.profile.name}/${base.profile.name}`;
+    const per = (/** @type {(typeof results)[number]} */ p, /** @type {number} */ v) =>
+      v / p.accounts;
+    const rows = [
+      {
+        name: '/metrics series per account',
+        a: per(r, r.exposition.series),
+        b: per(base, base.exposition.series),
+        show: (/** @type {number} */ v) => n(v),
+      },
+      {
+        name: '/metrics bytes per account',
+        a: per(r, r.exposition.textBytes),
+        b: per(base, base.exposition.textBytes),
+        show: (/** @type {number} */ v) => `${n(v)} B`,
+      },
+      {
+        name: 'peak RSS above start-up per account',
+        a: per(r, r.exporter.peakRssBytes - r.exporter.startRssBytes),
+        b: per(base, base.exporter.peakRssBytes - base.exporter.startRssBytes),
+        show: (/** @type {number} */ v) => kib(v),
+      },
+      {
+        // The slope between the two profiles: what each account beyond the smaller profile's adds.
+        name: `peak RSS per added account (${base.accounts}→${r.accounts})`,
+        a: (r.exporter.peakRssBytes - base.exporter.peakRssBytes) / (r.accounts - base.accounts),
+        b: per(base, base.exporter.peakRssBytes - base.exporter.startRssBytes),
+        show: (/** @type {number} */ v) => kib(v),
+      },
+      {
+        name: 'collection time per account',
+        a: per(r, r.exporter.seconds) * 1000,
+        b: per(base, base.exporter.seconds) * 1000,
+        show: (/** @type {number} */ v) => `${v.toFixed(1)} ms`,
+      },
+    ];
+    for (const row of rows) {
+      out.push({
+        figure: 6,
+        name: row.name,
+        profile: pair,
+        value: row.show(row.a),
+        reference: `${base.profile.name} ${row.show(row.b)}`,
+        ratio: x(row.a / row.b),
+        target: '— (reported)',
+        pass: null,
+        raw: { exporter: row.a, reference: row.b, ratio: row.a / row.b },
+      });
+    }
+  }
+  for (const r of results) {
+    const m = r.idMemory;
+    out.push({
+      figure: 7,
+      name: `id memory (${m.source})`,
+      profile: r.profile.name,
+      value: `${n(m.ids)} ids, ${mib(m.bytes)}`,
+      reference: `peak RSS ${mib(r.exporter.peakRssBytes)}`,
+      ratio: `${((100 * m.bytes) / r.exporter.peakRssBytes).toFixed(1)} %`,
+      target: '—',
+      pass: null,
+      raw: {
+        ids: m.ids,
+        bytes: m.bytes,
+        peakRss: r.exporter.peakRssBytes,
+        share: m.bytes / r.exporter.peakRssBytes,
       },
     });
   }
@@ -870,12 +1118,14 @@ function figures(results) {
       figure: 0,
       name: '/metrics equals /_sim/truth',
       profile: r.profile.name,
-      value: r.truthOk ? `equal (${r.series} series)` : 'DIFFERS',
+      value:
+        (r.metricsEqual ? `equal (${r.series} series)` : 'DIFFERS') +
+        (r.checks.length > 0 ? `; ${r.checks.length} count checks failed` : ''),
       reference: 'truth',
       ratio: '—',
       target: 'equal',
       pass: r.truthOk,
-      raw: { series: r.series },
+      raw: { series: r.series, failedChecks: r.checks.length },
     });
   }
   return out;
@@ -964,9 +1214,10 @@ async function main() {
     `${describeMachine(machine, loadAtStart)}; simulator latency ${options.latencyMs} ms, concurrency ${options.concurrency}`,
   );
 
-  const largest = [...options.profiles].sort(
-    (a, b) => a.accounts - b.accounts || b.totalDevices - a.totalDevices,
-  )[0];
+  // Figures 4 and 5 run on the largest one-account v1 profile (2M), as before v2/v3 existed.
+  const largest = options.profiles
+    .filter((p) => p.kind === 'v1')
+    .sort((a, b) => a.accounts - b.accounts || b.totalDevices - a.totalDevices)[0];
   const results = [];
   for (const profile of options.profiles)
     results.push(await runProfile(profile, options, profile === largest));
@@ -999,7 +1250,7 @@ async function main() {
   );
 
   const report = {
-    schema: 1,
+    schema: 2,
     startedAt: started.toISOString(),
     wallSeconds: (Date.now() - started.getTime()) / 1000,
     command: `node bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
@@ -1016,6 +1267,8 @@ async function main() {
       repeat: options.repeat,
       autocannon: { connections: 64, durationSeconds: options.duration },
       maxLabelValues: MAX_LABEL_VALUES,
+      campaignLookback: CAMPAIGN_LOOKBACK,
+      maxCampaigns: MAX_CAMPAIGNS,
       quick: options.quick,
     },
     targets: TARGETS,

@@ -155,6 +155,17 @@ export function peakRssBytes(pid) {
   return Number(match[1]) * 1024;
 }
 
+/**
+ * Resident set size of a live process now (VmRSS), in bytes.
+ * @param {number} pid
+ */
+export function rssBytes(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
 const CLOCK_TICKS = 100;
 
 /**

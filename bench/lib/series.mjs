@@ -104,6 +104,119 @@ export function truthSeries(truth, only) {
   return out;
 }
 
+/** The campaign series whose values come from the data, and so must equal the simulator's truth. */
+export const CAMPAIGN_METRICS = [
+  'thingspace_fota_campaigns',
+  'thingspace_fota_campaign_devices',
+  'thingspace_fota_campaign_info',
+  'thingspace_fota_campaign_device_status',
+  'thingspace_fota_campaign_total_devices',
+  'thingspace_fota_campaign_end_timestamp_seconds',
+  'thingspace_fota_campaigns_folded',
+];
+
+/**
+ * The campaign series a correct exporter must serve for this truth, keyed like seriesMap(). `only` narrows
+ * it to some accounts and APIs (e.g. the ones not under a fault, or the APIs the exporter reads).
+ * @param {Pick<import('./series.d.mts').Truth, 'campaigns'>} truth
+ * @param {(account: string, api: string) => boolean} [only]
+ */
+export function campaignTruthSeries(truth, only) {
+  /** @type {Map<string, number>} */
+  const out = new Map();
+  for (const [account, apis] of Object.entries(truth.campaigns ?? {})) {
+    for (const [api, t] of Object.entries(apis)) {
+      if (only && !only(account, api)) continue;
+      const base = { account, api };
+      for (const { campaign_status, count } of t.campaigns) {
+        out.set(seriesKey('thingspace_fota_campaigns', { ...base, campaign_status }), count);
+      }
+      for (const { count, ...labels } of t.devices) {
+        out.set(seriesKey('thingspace_fota_campaign_devices', { ...base, ...labels }), count);
+      }
+      for (const walked of t.walked) {
+        const id = { ...base, campaign_id: walked.campaign_id };
+        out.set(
+          seriesKey('thingspace_fota_campaign_info', {
+            ...id,
+            campaign_name: walked.campaign_name,
+            firmware_from: walked.firmware_from,
+            firmware_to: walked.firmware_to,
+            campaign_status: walked.campaign_status,
+          }),
+          1,
+        );
+        for (const { device_status, count } of walked.device_status) {
+          out.set(
+            seriesKey('thingspace_fota_campaign_device_status', { ...id, device_status }),
+            count,
+          );
+        }
+        out.set(seriesKey('thingspace_fota_campaign_total_devices', id), walked.total_devices);
+        if (walked.end_timestamp_seconds !== null) {
+          out.set(
+            seriesKey('thingspace_fota_campaign_end_timestamp_seconds', id),
+            walked.end_timestamp_seconds,
+          );
+        }
+      }
+      out.set(seriesKey('thingspace_fota_campaigns_folded', base), t.folded);
+    }
+  }
+  return out;
+}
+
+export const ENTERED_METRICS = [
+  'thingspace_fota_upgrades_entered_total',
+  'thingspace_fota_upgrade_devices_entered_total',
+  'thingspace_fota_campaign_devices_entered_total',
+];
+
+/**
+ * The entered counters a correct exporter must show, for a truth asked with enteredSince = the generation
+ * its learning pass read (and polled every generation since). `apis` are the sources the exporter reads
+ * (default all three): v1 gives the upgrade counters, v2 and v3 the campaign one.
+ * @param {import('./series.d.mts').Truth} truth
+ * @param {readonly string[]} [apis]
+ */
+export function enteredTruthSeries(truth, apis = ['v1', 'v2', 'v3']) {
+  if (truth.enteredSince === null || truth.enteredSince === undefined)
+    throw new Error('ask the truth with enteredSince');
+  /** @type {Map<string, number>} */
+  const out = new Map();
+  if (apis.includes('v1')) {
+    for (const [account, statuses] of Object.entries(truth.accounts)) {
+      for (const [status, t] of Object.entries(statuses)) {
+        const labels = { account, status };
+        out.set(
+          seriesKey('thingspace_fota_upgrades_entered_total', labels),
+          t.entered?.upgrades ?? 0,
+        );
+        out.set(
+          seriesKey('thingspace_fota_upgrade_devices_entered_total', labels),
+          t.entered?.devices ?? 0,
+        );
+      }
+    }
+  }
+  for (const [account, byApi] of Object.entries(truth.campaigns ?? {})) {
+    for (const [api, t] of Object.entries(byApi)) {
+      if (!apis.includes(api)) continue;
+      for (const { device_status, count } of t.enteredDevices ?? []) {
+        out.set(
+          seriesKey('thingspace_fota_campaign_devices_entered_total', {
+            account,
+            api,
+            device_status,
+          }),
+          count,
+        );
+      }
+    }
+  }
+  return out;
+}
+
 /**
  * The differences between two series maps, at most `limit` of them, as readable lines; empty when equal.
  * @param {ReadonlyMap<string, number>} expected

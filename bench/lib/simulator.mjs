@@ -25,6 +25,18 @@ export const EXPORTER_ENV = {
  * @typedef {object} Summary
  * @property {number} generation
  * @property {Record<string, Record<string, { upgrades: number, devices: number }>>} accounts
+ * @property {Record<string, Record<string, Record<string, { campaigns: number, devices: number }>>>} campaigns
+ *   account → api → campaign status → campaigns and their device entries
+ */
+
+/**
+ * What /_sim/truth is asked for (docs/simulator.md, "Truth"); every field is optional.
+ * @typedef {object} TruthQuery
+ * @property {number} [maxLabelValues]
+ * @property {string} [campaignLookback] a duration such as 7d
+ * @property {number} [maxCampaigns]
+ * @property {number} [now] ms since the epoch: the exporter's wall clock, which decides its walk set
+ * @property {number} [enteredSince] a generation: adds what entered each status after it
  */
 
 /**
@@ -61,8 +73,16 @@ export async function startSimulator(root, args) {
   return {
     child,
     url,
-    /** @returns {Promise<import('./series.d.mts').Truth>} */
-    truth: (maxLabelValues = 50) => json(`${url}/_sim/truth?maxLabelValues=${maxLabelValues}`),
+    /**
+     * @param {TruthQuery} [query]
+     * @returns {Promise<import('./series.d.mts').Truth>}
+     */
+    truth: (query = {}) => {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(query))
+        if (value !== undefined) params.set(key, String(value));
+      return json(`${url}/_sim/truth?${params}`);
+    },
     /** @returns {Promise<Summary>} */
     summary: () => json(`${url}/_sim/summary`),
     /** @returns {Promise<Record<string, any>>} */

@@ -1,7 +1,8 @@
 /**
  * A smoke run of the benchmark (`node bench/run.mjs --quick`), so that it cannot rot: it must run to the
- * end, print all five figures, and write a valid results file. Timings are not checked here (they do not
- * belong in tests); correctness is: /metrics must equal the simulator's truth for every quick profile.
+ * end, print every figure, and write a valid results file. Timings are not checked here (they do not
+ * belong in tests); correctness is: /metrics must equal the simulator's truth for every quick profile, v1
+ * reports, many accounts and v2/v3 campaigns alike, and every page and device entry must be accounted for.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -23,12 +24,30 @@ interface Figure {
 interface Results {
   schema: number;
   passed: boolean;
-  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryBytes: number;
+    node: string;
+    loadAverageAtStart: number[];
+    loadAverageAtEnd: number[];
+  };
   settings: { latencyMs: number; quick: boolean };
   figures: Figure[];
   table: string;
-  profiles: { profile: { name: string }; truthOk: boolean; devices: number }[];
+  profiles: {
+    profile: { name: string; kind: string; apis: string[] };
+    truthOk: boolean;
+    checks: string[];
+    upgrades: number;
+    devices: number;
+    campaignDevices: number;
+    idMemory: { ids: number; bytes: number };
+    exposition: { series: number; textBytes: number; wireBytes: number };
+  }[];
 }
+
+const FIGURES = [0, 1, 2, 3, 4, 5, 6, 7];
 
 let child: ChildProcess | undefined;
 let dir: string | undefined;
@@ -48,7 +67,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('npm run bench -- --quick prints all five figures and writes a valid results file', async () => {
+test('npm run bench -- --quick prints every figure and writes a valid results file', async () => {
   requireBuild(EXPORTER_BIN);
   requireBuild(SIMULATOR_BIN);
   dir = mkdtempSync(path.join(tmpdir(), 'fota-bench-smoke-'));
@@ -68,25 +87,40 @@ test('npm run bench -- --quick prints all five figures and writes a valid result
   killGroup();
 
   expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
-  for (const figure of [1, 2, 3, 4, 5])
-    expect(stdout).toMatch(new RegExp(`^\\| ${figure} +\\| `, 'm'));
-  expect(stdout).toMatch(/load average/);
+  for (const figure of FIGURES) expect(stdout).toMatch(new RegExp(`^\\| ${figure} +\\| `, 'm'));
+  expect(stdout).toMatch(/load average at start .*load average at end/);
 
   const results = JSON.parse(readFileSync(out, 'utf8')) as Results;
-  expect(results.schema).toBe(1);
+  expect(results.schema).toBe(2);
   expect(results.settings.quick).toBe(true);
   expect(results.machine.cpus).toBeGreaterThan(0);
   expect(results.machine.node).toBe(process.version);
-  expect(results.table).toContain('| 5 ');
-  expect(new Set(results.figures.map((f) => f.figure))).toEqual(new Set([0, 1, 2, 3, 4, 5]));
+  expect(results.machine.loadAverageAtStart).toHaveLength(3);
+  expect(results.machine.loadAverageAtEnd).toHaveLength(3);
+  expect(results.table).toContain('| 7 ');
+  expect(new Set(results.figures.map((f) => f.figure))).toEqual(new Set(FIGURES));
   for (const f of results.figures) {
     for (const value of Object.values(f.raw)) {
       expect(Number.isFinite(value)).toBe(true);
     }
   }
-  // Correctness is not a timing: the exporter must have served exactly the truth for every profile.
-  expect(results.profiles.length).toBeGreaterThanOrEqual(3);
-  for (const p of results.profiles)
+  // Every kind of profile ran: v1 reports alone, many accounts, and v2/v3 campaigns alone.
+  expect(new Set(results.profiles.map((p) => p.profile.kind))).toEqual(
+    new Set(['v1', 'accounts', 'campaigns']),
+  );
+  // Correctness is not a timing: the exporter must have served exactly the truth for every profile, and
+  // read every page and device entry the reference pagers and the simulator count.
+  for (const p of results.profiles) {
+    expect({ [p.profile.name]: p.checks }).toEqual({ [p.profile.name]: [] });
     expect({ [p.profile.name]: p.truthOk }).toEqual({ [p.profile.name]: true });
+    expect(p.upgrades + p.devices + p.campaignDevices).toBeGreaterThan(0);
+    expect(p.exposition.series).toBeGreaterThan(0);
+    // One id remembered per upgrade of each report and per device of each walked campaign.
+    expect(p.idMemory.ids).toBe(p.upgrades + p.campaignDevices);
+    expect(p.idMemory.bytes).toBeGreaterThan(0);
+  }
+  const campaigns = results.profiles.find((p) => p.profile.kind === 'campaigns');
+  expect(campaigns?.profile.apis).toEqual(['v2', 'v3']);
+  expect(campaigns?.campaignDevices).toBeGreaterThan(0);
   expect(results.figures.filter((f) => f.figure === 0).every((f) => f.pass === true)).toBe(true);
 }, 180_000);

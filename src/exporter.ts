@@ -214,7 +214,7 @@ export class Exporter {
     const snapshot = await this.collector.collect();
     this.exposition.publish(renderSnapshot(snapshot) + renderEntered(this.collector.entered));
     this.published = snapshot;
-    const summary = summarise(snapshot);
+    const summary = { ...summarise(snapshot), idMemory: this.collector.memoryUse() };
     const level = summary.failed > 0 ? 'warn' : 'info';
     this.deps.logger[level](summary, 'collection finished');
   }

@@ -113,7 +113,7 @@ export async function collectCampaigns(
     CAMPAIGN_STATUSES.map(async (status) => {
       const campaigns: ListedCampaign[] = [];
       try {
-        pages += await walkListing({
+        const listingPages = await walkListing({
           api: pass.api,
           version: pass.version,
           account: pass.account,
@@ -128,6 +128,7 @@ export async function collectCampaigns(
             }
           },
         });
+        pages += listingPages;
         listings.set(status, { campaigns, lastSuccessSeconds: pass.wallMs() / 1000 });
       } catch (caught) {
         fail('listing', listing, caught);
@@ -163,7 +164,7 @@ export async function collectCampaigns(
       const memory = pass.memory.walk(campaign.id, pass.monotonicMs());
       let complete = false;
       try {
-        pages += await walkDevices({
+        const devicePages = await walkDevices({
           api: pass.api,
           version: pass.version,
           account: pass.account,
@@ -175,6 +176,7 @@ export async function collectCampaigns(
             for (const device of page.devices) memory.see(device.deviceId, device.status);
           },
         });
+        pages += devicePages;
         complete = true;
         walks.set(campaign.id, {
           counts: aggregator.result(),

@@ -20,6 +20,9 @@ import { collectReport } from '../upgrades/collect.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import { reportKey, type CampaignApiState, type ReportState, type Snapshot } from './snapshot.js';
 
+/** Report or campaign passes open at once, per request slot: enough to keep every slot busy. */
+const PASSES_PER_REQUEST_SLOT = 4;
+
 export interface CollectOptions {
   readonly accounts: readonly string[];
   readonly apis: readonly Api[];
@@ -107,6 +110,9 @@ export class Collector {
     const startedMono = clock.monotonicMs();
     this.deadlineMs = startedMono + this.options.budgetMs;
     const limit = pLimit(this.options.concurrency);
+    // Requests are limited by `limit`; passes (each with its aggregation state) by `passes`, so that 500
+    // accounts do not hold 3,000 half-read reports at once while only `concurrency` requests can move.
+    const passes = pLimit(this.options.concurrency * PASSES_PER_REQUEST_SLOT);
     const accountDurations = new Map<string, number>();
     const finished = (account: string) => {
       const elapsed = (clock.monotonicMs() - startedMono) / 1000;
@@ -115,8 +121,8 @@ export class Collector {
     try {
       // Both sources share the request slots: v1 reports and campaigns queue together.
       const [reports, campaigns] = await Promise.all([
-        this.options.apis.includes('v1') ? this.collectReports(limit, finished) : [],
-        this.collectAllCampaigns(limit, finished),
+        this.options.apis.includes('v1') ? this.collectReports(limit, passes, finished) : [],
+        this.collectAllCampaigns(limit, passes, finished),
       ]);
       const snapshot: Snapshot = {
         startedAtSeconds: startedWall / 1000,
@@ -135,6 +141,7 @@ export class Collector {
 
   private async collectReports(
     limit: ReturnType<typeof pLimit>,
+    passes: ReturnType<typeof pLimit>,
     finished: (account: string) => void,
   ): Promise<ReportState[]> {
     const before = new Map(this.previous?.reports.map((r) => [reportKey(r.account, r.status), r]));
@@ -153,11 +160,8 @@ export class Collector {
       pairs
         .sort((a, b) => b.lastPages - a.lastPages)
         .map(async ({ account, status, index }) => {
-          reports[index] = await this.collectReport(
-            account,
-            status,
-            limit,
-            before.get(reportKey(account, status)),
+          reports[index] = await passes(() =>
+            this.collectReport(account, status, limit, before.get(reportKey(account, status))),
           );
           finished(account);
         }),
@@ -186,6 +190,7 @@ export class Collector {
         maxPages: this.options.maxPages,
         maxLabelValues: this.options.maxLabelValues,
         maxStaleMs: this.options.maxStaleMs,
+        reasons: this.reasons,
         wallMs: () => clock.wallMs(),
         onFailed: (error) => this.deps.onFailed({ account, status, error }),
         errorOf,
@@ -202,6 +207,7 @@ export class Collector {
 
   private async collectAllCampaigns(
     limit: ReturnType<typeof pLimit>,
+    passes: ReturnType<typeof pLimit>,
     finished: (account: string) => void,
   ): Promise<CampaignApiState[]> {
     const before = new Map(this.previous?.campaigns.map((c) => [reportKey(c.account, c.api), c]));
@@ -210,11 +216,8 @@ export class Collector {
     );
     return Promise.all(
       work.map(async ({ account, api }) => {
-        const state = await this.collectCampaigns(
-          account,
-          api,
-          limit,
-          before.get(reportKey(account, api)),
+        const state = await passes(() =>
+          this.collectCampaigns(account, api, limit, before.get(reportKey(account, api))),
         );
         finished(account);
         return state;

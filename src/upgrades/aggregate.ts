@@ -46,12 +46,15 @@ export class ReportAggregator {
   private readonly firmwareTop: TopValues;
   private readonly statusTop: TopValues;
   private readonly reasonTop: TopValues;
-  private readonly reasons = new ReasonLabels();
   private upgradeCount = 0;
   private deviceCount = 0;
   private oldest: number | undefined;
 
-  constructor(maxLabelValues: number) {
+  /** `reasons`: the label of each raw reason, memoised; one shared memo serves every pass. */
+  constructor(
+    maxLabelValues: number,
+    private readonly reasons = new ReasonLabels(),
+  ) {
     this.firmwareTop = new TopValues(maxLabelValues);
     this.statusTop = new TopValues(maxLabelValues);
     this.reasonTop = new TopValues(maxLabelValues);

@@ -4,6 +4,7 @@
  */
 import type { ReportMemory } from '../arrivals/report-memory.js';
 import { isFresh, type Outcome } from '../collection/snapshot.js';
+import type { ReasonLabels } from '../labels/normalise.js';
 import type { ThingSpaceApi } from '../thingspace/client.js';
 import type { ThingSpaceError } from '../thingspace/errors.js';
 import { ReportAggregator, type ReportCounts } from './aggregate.js';
@@ -31,6 +32,7 @@ export interface ReportPass {
   readonly maxPages: number;
   readonly maxLabelValues: number;
   readonly maxStaleMs: number;
+  readonly reasons: ReasonLabels;
   readonly wallMs: () => number;
   readonly onFailed: (error: ThingSpaceError) => void;
   readonly errorOf: (caught: unknown) => ThingSpaceError;
@@ -42,7 +44,7 @@ export async function collectReport(
   last: ReportState | undefined,
 ): Promise<{ state: ReportState; complete: boolean }> {
   const { account, status, memory } = pass;
-  const aggregator = new ReportAggregator(pass.maxLabelValues);
+  const aggregator = new ReportAggregator(pass.maxLabelValues, pass.reasons);
   try {
     const pages = await walkReport({
       api: pass.api,

@@ -1,6 +1,6 @@
 /** The simulator as a separate process, with its control API, and its truth as series for comparing. */
 import { SIMULATOR_BIN, startProcess, type Running } from './process.js';
-import { seriesKey, type Sample, type Truth } from '../../bench/lib/series.mjs';
+import { CAMPAIGN_METRICS, seriesKey, type Sample, type Truth } from '../../bench/lib/series.mjs';
 import type { CampaignTruth } from '../../src/simulator/index.js';
 
 export const SIMULATOR_ENV = {
@@ -97,113 +97,16 @@ export async function startSimulatorProcess(args: string[]): Promise<SimulatorPr
   };
 }
 
-/** The campaign series whose values come from the data, and so must equal the simulator's truth. */
-export const CAMPAIGN_METRICS = [
-  'thingspace_fota_campaigns',
-  'thingspace_fota_campaign_devices',
-  'thingspace_fota_campaign_info',
-  'thingspace_fota_campaign_device_status',
-  'thingspace_fota_campaign_total_devices',
-  'thingspace_fota_campaign_end_timestamp_seconds',
-  'thingspace_fota_campaigns_folded',
-];
-
-/**
- * The campaign series a correct exporter must serve for this truth, keyed like seriesMap() of
- * bench/lib/series.mjs. `only` narrows it to some accounts and APIs (e.g. the ones not under a fault).
- */
-export function campaignTruthSeries(
-  truth: Pick<SimulatorTruth, 'campaigns'>,
-  only?: (account: string, api: string) => boolean,
-): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [account, apis] of Object.entries(truth.campaigns)) {
-    for (const [api, t] of Object.entries(apis)) {
-      if (only && !only(account, api)) continue;
-      const base = { account, api };
-      for (const { campaign_status, count } of t.campaigns) {
-        out.set(seriesKey('thingspace_fota_campaigns', { ...base, campaign_status }), count);
-      }
-      for (const { count, ...labels } of t.devices) {
-        out.set(seriesKey('thingspace_fota_campaign_devices', { ...base, ...labels }), count);
-      }
-      for (const walked of t.walked) {
-        const id = { ...base, campaign_id: walked.campaign_id };
-        out.set(
-          seriesKey('thingspace_fota_campaign_info', {
-            ...id,
-            campaign_name: walked.campaign_name,
-            firmware_from: walked.firmware_from,
-            firmware_to: walked.firmware_to,
-            campaign_status: walked.campaign_status,
-          }),
-          1,
-        );
-        for (const { device_status, count } of walked.device_status) {
-          out.set(
-            seriesKey('thingspace_fota_campaign_device_status', { ...id, device_status }),
-            count,
-          );
-        }
-        out.set(seriesKey('thingspace_fota_campaign_total_devices', id), walked.total_devices);
-        if (walked.end_timestamp_seconds !== null) {
-          out.set(
-            seriesKey('thingspace_fota_campaign_end_timestamp_seconds', id),
-            walked.end_timestamp_seconds,
-          );
-        }
-      }
-      out.set(seriesKey('thingspace_fota_campaigns_folded', base), t.folded);
-    }
-  }
-  return out;
-}
-
-export const ENTERED_METRICS = [
-  'thingspace_fota_upgrades_entered_total',
-  'thingspace_fota_upgrade_devices_entered_total',
-  'thingspace_fota_campaign_devices_entered_total',
-];
-
-/**
- * The entered counters a correct exporter must show, for a truth asked with enteredSince = the
- * generation its learning pass read (and polled every generation since).
- */
-export function enteredTruthSeries(truth: SimulatorTruth): Map<string, number> {
-  if (truth.enteredSince === null) throw new Error('ask the truth with enteredSince');
-  const out = new Map<string, number>();
-  for (const [account, statuses] of Object.entries(truth.accounts)) {
-    for (const [status, t] of Object.entries(statuses)) {
-      const labels = { account, status };
-      out.set(
-        seriesKey('thingspace_fota_upgrades_entered_total', labels),
-        t.entered?.upgrades ?? 0,
-      );
-      out.set(
-        seriesKey('thingspace_fota_upgrade_devices_entered_total', labels),
-        t.entered?.devices ?? 0,
-      );
-    }
-  }
-  for (const [account, apis] of Object.entries(truth.campaigns)) {
-    for (const [api, t] of Object.entries(apis)) {
-      for (const { device_status, count } of t.enteredDevices ?? []) {
-        out.set(
-          seriesKey('thingspace_fota_campaign_devices_entered_total', {
-            account,
-            api,
-            device_status,
-          }),
-          count,
-        );
-      }
-    }
-  }
-  return out;
-}
-
 // Truth as series is shared with the benchmark (bench/lib/series.mjs), which runs without a build step.
-export { BUSINESS_METRICS, diffSeries, truthSeries } from '../../bench/lib/series.mjs';
+export { CAMPAIGN_METRICS };
+export {
+  BUSINESS_METRICS,
+  ENTERED_METRICS,
+  campaignTruthSeries,
+  diffSeries,
+  enteredTruthSeries,
+  truthSeries,
+} from '../../bench/lib/series.mjs';
 export type { StatusTruth, Truth } from '../../bench/lib/series.mjs';
 
 /** The exporter's campaign series (CAMPAIGN_METRICS) of the account × API pairs `only` accepts. */

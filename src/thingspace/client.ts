@@ -21,6 +21,14 @@ import type { Retry } from './retry.js';
  */
 export const MAX_TOKEN_RENEWALS = 5;
 
+/**
+ * A login that failed inside a request's attempt. The Authenticator already retried it as the retry policy
+ * allows; wrapped, it passes the request's own retry untouched, so a failing login is not retried squared.
+ */
+class LoginFailed {
+  constructor(readonly error: unknown) {}
+}
+
 export interface ThingSpaceApi {
   /** GETs `path` (below the base URL); resolves to a 2xx answer (body parsed, not yet validated), throws a ThingSpaceError otherwise. */
   get(endpoint: Endpoint, path: string): Promise<HttpResponse>;
@@ -45,7 +53,11 @@ export class ThingSpaceClient implements ThingSpaceApi {
         // Tokens are taken for each attempt, after any pause at the throttle gate: a session token held
         // through a long pause could expire before the request goes.
         await this.ready();
-        tokens = await this.auth.tokens();
+        try {
+          tokens = await this.auth.tokens();
+        } catch (error) {
+          throw new LoginFailed(error);
+        }
         const res = await this.send({
           endpoint,
           method: 'GET',
@@ -54,6 +66,8 @@ export class ThingSpaceClient implements ThingSpaceApi {
         });
         throwIfTransient(endpoint, res);
         return res;
+      }).catch((error: unknown) => {
+        throw error instanceof LoginFailed ? error.error : error;
       });
       if (!tokens) throw new Error('unreachable: a response without tokens');
       if (response.status < 300) {

@@ -5,18 +5,23 @@
  */
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, createServer as createHttpServer, request } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { parseExposition, seriesKey, seriesMap, type Sample } from './exposition.js';
 import { startExporterProcess, type Running } from './process.js';
 import {
   BUSINESS_METRICS,
+  CAMPAIGN_METRICS,
   SIMULATOR_ENV,
+  campaignTruthSeries,
   startSimulatorProcess,
   truthSeries,
   type SimulatorProcess,
+  type SimulatorTruth,
   type Truth,
 } from './simulator.js';
+import { CAMPAIGN_APIS, CAMPAIGN_STATUSES } from '../../src/campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 export type ExporterProcess = Awaited<ReturnType<typeof startExporterProcess>>;
@@ -25,7 +30,16 @@ export interface Pair {
   sim: SimulatorProcess;
   exporter: ExporterProcess;
   accounts: string[];
-  truth: Truth;
+  truth: SimulatorTruth;
+}
+
+/**
+ * The truth for an exporter at its default settings. The campaign walk set depends on "now" (final
+ * campaigns within the 7-day lookback), and the exporter decides it by its wall clock, not by the
+ * simulated clock (2025-01-01 unless --start-time): ask for the truth at the wall clock.
+ */
+export function truthNow(sim: SimulatorProcess, maxLabelValues = 50): Promise<SimulatorTruth> {
+  return sim.truth({ maxLabelValues, now: Date.now() });
 }
 
 /** A frozen simulator (`--tick 0`) and an exporter collecting from it. */
@@ -35,7 +49,7 @@ export async function startPair(
   env: Record<string, string> = SIMULATOR_ENV,
 ): Promise<Pair> {
   const sim = await startSimulatorProcess(['--tick', '0', ...simArgs]);
-  const truth = await sim.truth();
+  const truth = await truthNow(sim);
   const accounts = Object.keys(truth.accounts);
   const exporter = await startExporterProcess(
     [
@@ -65,15 +79,27 @@ export function logLines(p: Running): Record<string, unknown>[] {
   return lines;
 }
 
+/** Failures of one kind in a `collection finished` line: how many, the first few places, the first message. */
+export interface FailureGroup {
+  count: number;
+  first: string[];
+  message: string;
+}
+
 export interface CollectionLine {
   time: number;
+  level: string;
   durationSeconds: number;
   reports: number;
+  /** Pages of every source: v1 report pages, campaign listing pages and campaign device pages. */
   pages: number;
   upgrades: number;
   devices: number;
+  campaigns: number;
+  campaignDevices: number;
   failed: number;
-  failures: string[];
+  /** By error kind. */
+  failures: Record<string, FailureGroup>;
 }
 
 export function collectionLines(p: Running): CollectionLine[] {
@@ -202,10 +228,92 @@ export function expectAllExact(samples: Sample[], truth: Truth, accounts: string
   expectOnlyFailing(samples, truth, accounts, []);
 }
 
+/** `account/api/stage` → thingspace_fota_campaign_collection_success. */
+export function campaignSuccesses(samples: Sample[]): Map<string, number> {
+  return new Map(
+    samples
+      .filter((s) => s.name === 'thingspace_fota_campaign_collection_success')
+      .map((s) => [`${s.labels.account}/${s.labels.api}/${s.labels.stage}`, s.value]),
+  );
+}
+
+/**
+ * Every campaign series of every account and API (v2, v3) equals the truth (ask it with truthNow), and
+ * both stages of each succeeded.
+ */
+export function expectCampaignsExact(
+  samples: Sample[],
+  truth: SimulatorTruth,
+  accounts: string[],
+): void {
+  const expected = new Map<string, number>();
+  for (const account of accounts) {
+    for (const api of CAMPAIGN_APIS) {
+      expected.set(`${account}/${api}/listing`, 1);
+      expected.set(`${account}/${api}/devices`, 1);
+    }
+  }
+  expect(campaignSuccesses(samples)).toEqual(expected);
+  expect(seriesMap(samples, CAMPAIGN_METRICS)).toEqual(campaignTruthSeries(truth));
+}
+
+/** The v1 reports are exactly the truth, and so is every campaign series. */
+export function expectEverythingExact(
+  samples: Sample[],
+  truth: SimulatorTruth,
+  accounts: string[],
+): void {
+  expectAllExact(samples, truth, accounts);
+  expectCampaignsExact(samples, truth, accounts);
+}
+
+/** The simulator's defaults (docs/simulator.md): campaigns per listing page, devices per device page. */
+const LISTING_PAGE_SIZE = 5;
+const DEVICE_PAGE_SIZE = 1000;
+
+/**
+ * The pages one complete collection reads, per endpoint, as the truth implies them (a list is one page
+ * at least; the simulator's last page is the one that ends the list, never an empty one after it).
+ */
+export function pagesOf(truth: SimulatorTruth, pageSize: number): Record<DataEndpoint, number> {
+  const pages = (n: number, size: number) => Math.max(1, Math.ceil(n / size));
+  const out = { reports: 0, campaigns: 0, campaign_devices: 0 };
+  for (const statuses of Object.values(truth.accounts)) {
+    for (const t of Object.values(statuses)) {
+      out.reports += pages(
+        t.upgrades.reduce((sum, u) => sum + u.count, 0),
+        pageSize,
+      );
+    }
+  }
+  for (const apis of Object.values(truth.campaigns)) {
+    for (const t of Object.values(apis)) {
+      for (const status of CAMPAIGN_STATUSES) {
+        const listed = t.campaigns.find((c) => c.campaign_status === status)?.count ?? 0;
+        out.campaigns += pages(listed, LISTING_PAGE_SIZE);
+      }
+      for (const walked of t.walked)
+        out.campaign_devices += pages(walked.total_devices, DEVICE_PAGE_SIZE);
+    }
+  }
+  return out;
+}
+
+/** The endpoints that serve data (v1 reports, campaign listings, campaign device lists). */
+export const DATA_ENDPOINTS = ['reports', 'campaigns', 'campaign_devices'] as const;
+export type DataEndpoint = (typeof DATA_ENDPOINTS)[number];
+
+export interface ThrottleWindowCount {
+  index: number;
+  startedAt: string;
+  throttled: number;
+}
+
 export interface SimStats {
   generation: number;
-  requests: Record<'oauth_token' | 'session_login' | 'reports', Record<string, number>>;
+  requests: Record<'oauth_token' | 'session_login' | DataEndpoint, Record<string, number>>;
   login: { consecutiveFailures: number; failedTotal: number; locked: boolean };
+  throttle: { window: string | null; windows: ThrottleWindowCount[] };
 }
 
 export async function simStats(sim: SimulatorProcess): Promise<SimStats> {
@@ -219,6 +327,22 @@ export function count(stats: SimStats, endpoint: keyof SimStats['requests'], out
 
 export function countAll(stats: SimStats, endpoint: keyof SimStats['requests']): number {
   return Object.values(stats.requests[endpoint]).reduce((a, b) => a + b, 0);
+}
+
+/** Requests of every data endpoint with this outcome; without one, all of them. */
+export function countData(stats: SimStats, outcome?: string): number {
+  return DATA_ENDPOINTS.reduce(
+    (sum, endpoint) =>
+      sum + (outcome === undefined ? countAll(stats, endpoint) : count(stats, endpoint, outcome)),
+    0,
+  );
+}
+
+/** Every request to ThingSpace of any endpoint, tokens included. */
+export function countEverything(stats: SimStats): number {
+  return Object.values(stats.requests)
+    .flatMap((byOutcome) => Object.values(byOutcome))
+    .reduce((a, b) => a + b, 0);
 }
 
 /** Polls until `check` holds; fails with `what` after timeoutMs. */
@@ -270,4 +394,96 @@ export function median(values: number[]): number {
 /** Writes one JSON line of measured figures to stdout, for the CI log and docs/reliability.md. */
 export function reportFigures(name: string, figures: Record<string, unknown>): void {
   process.stdout.write(`[reliability] ${name} ${JSON.stringify(figures)}\n`);
+}
+
+/** One request as a timing proxy saw it, times in ms of the test process's monotonic clock. */
+export interface TimedRequest {
+  endpoint: 'oauth_token' | 'session_login' | DataEndpoint | 'other';
+  path: string;
+  /** When the request arrived at the proxy. */
+  atMs: number;
+  /** The same instant by the wall clock, to set beside log lines. */
+  atWallMs: number;
+  /** When the answer's head came back (undefined: no answer, e.g. a reset). */
+  answeredMs?: number;
+  status?: number;
+}
+
+export interface TimingProxy {
+  url: string;
+  requests: TimedRequest[];
+  close(): Promise<void>;
+}
+
+function endpointOf(path: string): TimedRequest['endpoint'] {
+  const p = path.split('?')[0]!;
+  if (p === '/api/ts/v1/oauth2/token') return 'oauth_token';
+  if (p === '/api/m2m/v1/session/login') return 'session_login';
+  if (p.startsWith('/api/fota/v1/reports/')) return 'reports';
+  if (/\/campaigns\/[^/]+\/devices$/.test(p)) return 'campaign_devices';
+  if (p.endsWith('/campaigns')) return 'campaigns';
+  return 'other';
+}
+
+/**
+ * A forwarding proxy that notes when each request to ThingSpace arrived and when and how it was answered:
+ * the simulator counts requests but does not time them, and pacing and backoff are about time.
+ */
+export async function startTimingProxy(target: string): Promise<TimingProxy> {
+  const upstream = new URL(target);
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const requests: TimedRequest[] = [];
+  const server = createHttpServer((req, res) => {
+    const path = req.url ?? '/';
+    const record: TimedRequest = {
+      endpoint: endpointOf(path),
+      path,
+      atMs: performance.now(),
+      atWallMs: Date.now(),
+    };
+    requests.push(record);
+    const out = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path,
+        headers: { ...req.headers, host: upstream.host },
+        agent,
+      },
+      (answer) => {
+        record.answeredMs = performance.now();
+        record.status = answer.statusCode;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('error', () => res.destroy());
+      },
+    );
+    out.on('error', () => res.destroy());
+    req.pipe(out);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      agent.destroy();
+    },
+  };
+}
+
+/** The most requests any window of `windowMs` holds (windows starting at a request). */
+export function busiestWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j]! < sorted[i]! + windowMs) j++;
+    most = Math.max(most, j - i);
+  }
+  return most;
 }

@@ -6,9 +6,16 @@
  * (Answers from ThingSpace that fail validation are the parse rows of faults.test.ts.)
  */
 import { jest } from '@jest/globals';
-import { scrape, startPair, value, waitForCollection } from '../support/faults.js';
-import { EXPORTER_BIN, killAll, runProcess } from '../support/process.js';
-import { SIMULATOR_ENV } from '../support/simulator.js';
+import type { Sample } from '../support/exposition.js';
+import {
+  expectEverythingExact,
+  scrape,
+  truthNow,
+  value,
+  waitForCollection,
+} from '../support/faults.js';
+import { EXPORTER_BIN, killAll, runProcess, startExporterProcess } from '../support/process.js';
+import { BUSINESS_METRICS, SIMULATOR_ENV, startSimulatorProcess } from '../support/simulator.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 jest.setTimeout(60_000);
@@ -133,48 +140,93 @@ test.each([
   expect(lines[0]).toContain(named);
 });
 
-test('label values from ThingSpace are bounded: at most 120 code points, at most max-label-values + "other" per label', async () => {
+test('label values from ThingSpace follow SPEC §3: normalised, cut at 120 code points, the max-label-values heaviest kept per label, the rest "other"', async () => {
   const cap = 4;
-  const { exporter, accounts } = await startPair(
-    [
-      '--seed',
-      '3',
-      '--accounts',
-      '2',
-      '--upgrades-per-status',
-      '150',
-      '--devices-per-upgrade-mean',
-      '15',
-    ],
-    [`--collector.max-label-values=${cap}`],
-  );
-  await waitForCollection(exporter, 1);
-  const samples = await scrape(exporter);
-  const business = samples.filter((s) => s.name.startsWith('thingspace_fota_upgrade'));
-  let longest = 0;
-  for (const s of business) {
-    for (const v of Object.values(s.labels)) longest = Math.max(longest, [...v].length);
-  }
-  expect(longest).toBe(120); // the simulator serves longer values: they were cut, not dropped
-  for (const account of accounts) {
-    for (const status of UPGRADE_STATUSES) {
-      const mine = business.filter(
-        (s) => s.labels.account === account && s.labels.status === status,
-      );
-      for (const label of ['firmware_to', 'device_status', 'result_reason']) {
-        const values = new Set(mine.filter((s) => label in s.labels).map((s) => s.labels[label]));
-        expect(values.size).toBeLessThanOrEqual(cap + 1);
-        if (values.size === cap + 1) expect(values).toContain('other');
+  const sim = await startSimulatorProcess([
+    '--tick',
+    '0',
+    '--seed',
+    '3',
+    '--accounts',
+    '2',
+    '--upgrades-per-status',
+    '150',
+    '--devices-per-upgrade-mean',
+    '15',
+  ]);
+  // The simulator applies the rules of SPEC §3 on its own (src/simulator/labels.ts never imports the
+  // exporter's code): its truth at the same cap is what the exporter must serve, value for value.
+  const accounts = Object.keys((await sim.truth()).accounts);
+  const exporterAt = async (flags: string[]) => {
+    const exporter = await startExporterProcess(
+      [
+        `--thingspace.base-url=${sim.url}`,
+        `--thingspace.accounts=${accounts.join(',')}`,
+        '--collector.interval=1h',
+        ...flags,
+      ],
+      SIMULATOR_ENV,
+    );
+    await waitForCollection(exporter, 1);
+    return scrape(exporter);
+  };
+  const [capped, uncapped] = await Promise.all([
+    exporterAt([`--collector.max-label-values=${cap}`]),
+    exporterAt([]),
+  ]);
+  expectEverythingExact(capped, await truthNow(sim, cap), accounts);
+  expectEverythingExact(uncapped, await truthNow(sim), accounts);
+
+  // The bounds, whatever the data: at most cap + "other" values per label and account+status (v1) or
+  // account+API (campaigns).
+  const perLabel = (samples: Sample[], names: string[], scope: string, labels: string[]) => {
+    const values = new Map<string, Set<string>>();
+    for (const s of samples.filter((s) => names.includes(s.name))) {
+      for (const label of labels) {
+        if (!(label in s.labels)) continue;
+        const key = `${s.labels.account}/${s.labels[scope]}/${label}`;
+        if (!values.has(key)) values.set(key, new Set());
+        values.get(key)!.add(s.labels[label]!);
       }
     }
-  }
-  // the simulator's templated reasons are unbounded: folding did happen, and says so
+    return values;
+  };
+  const upgradeLabels = perLabel(capped, BUSINESS_METRICS, 'status', [
+    'firmware_to',
+    'device_status',
+    'result_reason',
+  ]);
+  const campaignLabels = perLabel(capped, ['thingspace_fota_campaign_devices'], 'api', [
+    'device_status',
+    'result_reason',
+  ]);
+  expect(upgradeLabels.size).toBe(accounts.length * UPGRADE_STATUSES.length * 3);
+  const overCap = [...upgradeLabels, ...campaignLabels].filter(
+    ([, values]) => values.size > cap + 1 || (values.size === cap + 1 && !values.has('other')),
+  );
+  expect(overCap.map(([key, values]) => [key, [...values]])).toEqual([]);
+  // the simulator's failure reasons outnumber the cap: folding did happen, and says so
   expect(
-    value(samples, 'thingspace_fota_label_values_folded', {
+    value(capped, 'thingspace_fota_label_values_folded', {
       label: 'result_reason',
       status: 'UpgradeFailed',
     }),
   ).toBeGreaterThan(0);
   // and the whole exposition stays small however many distinct values ThingSpace sent
+  const business = capped.filter((s) => BUSINESS_METRICS.includes(s.name));
   expect(business.length).toBeLessThan(accounts.length * UPGRADE_STATUSES.length * (cap + 1) ** 3);
+
+  // Uncapped (50), the simulator's long firmware names and reasons are kept: cut, not dropped.
+  let longest = 0;
+  for (const s of uncapped.filter((s) => s.name.startsWith('thingspace_fota_'))) {
+    for (const v of Object.values(s.labels)) longest = Math.max(longest, [...v].length);
+  }
+  expect(longest).toBe(120);
+  // Reasons carry no dates, times or device ids any more (SPEC §3.1): the simulator's templated reasons
+  // ("…after 3 attempts, last attempt 2024-05-01", "Device 990000862471854 not reachable") folded.
+  const reasons = new Set(
+    uncapped.filter((s) => 'result_reason' in s.labels).map((s) => s.labels.result_reason!),
+  );
+  expect([...reasons].filter((r) => /\d{6,}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}/.test(r))).toEqual([]);
+  expect(reasons).toContain('Upgrade failed after <n> attempts, last attempt <date>');
 });

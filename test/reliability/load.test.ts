@@ -5,9 +5,11 @@
  * consistent snapshot:
  * - all its reports come from one collection: each report's last-success timestamp lies inside the same
  *   collection's span, taken from that collection's `collection finished` log line;
- * - its totals (upgrades, devices, pages) are that log line's;
+ * - its totals (upgrades, devices, campaigns, campaign devices) are that log line's;
  * - per account+status, its upgrades, devices and pages add up to what the landing page showed for that
- *   same collection.
+ *   same collection, and per account+API its campaigns and walked campaigns too; the log's pages are the
+ *   report pages of the scrape plus the campaign pages of that landing page.
+ * The simulator serves v2 and v3 campaigns as well, which move with time like the upgrades.
  */
 import { jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
@@ -23,6 +25,7 @@ import {
 } from '../support/faults.js';
 import { killAll, startExporterProcess } from '../support/process.js';
 import { SIMULATOR_ENV, startSimulatorProcess } from '../support/simulator.js';
+import { CAMPAIGN_APIS } from '../../src/campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 15);
@@ -36,10 +39,16 @@ interface LandingRow {
   devices: number;
   pages: number;
 }
+interface CampaignRow {
+  campaigns: number;
+  walked: number;
+  pages: number;
+}
 interface Landing {
   startedMs: number;
   durationSeconds: number;
   rows: Map<string, LandingRow>;
+  campaignRows: Map<string, CampaignRow>;
 }
 
 function parseLanding(html: string): Landing | undefined {
@@ -51,7 +60,13 @@ function parseLanding(html: string): Landing | undefined {
   for (const m of html.matchAll(row)) {
     rows.set(`${m[1]}/${m[2]}`, { upgrades: +m[3]!, devices: +m[4]!, pages: +m[5]! });
   }
-  return { startedMs: Date.parse(head[1]!), durationSeconds: Number(head[2]), rows };
+  const campaignRows = new Map<string, CampaignRow>();
+  const campaignRow =
+    /<tr><td>([^<]+)<\/td><td>(v[23])<\/td><td>ok<\/td><td>ok<\/td><td>(\d+)<\/td><td>(\d+)<\/td><td>(\d+)<\/td><\/tr>/g;
+  for (const m of html.matchAll(campaignRow)) {
+    campaignRows.set(`${m[1]}/${m[2]}`, { campaigns: +m[3]!, walked: +m[4]!, pages: +m[5]! });
+  }
+  return { startedMs: Date.parse(head[1]!), durationSeconds: Number(head[2]), rows, campaignRows };
 }
 
 /** The collection whose span holds every last-success timestamp of the scrape, if there is one. */
@@ -157,9 +172,15 @@ test(`load: ${CLIENTS} clients scraping for ${LOAD_SECONDS} s during collections
     const sums = {
       upgrades: total(samples, 'thingspace_fota_upgrades'),
       devices: total(samples, 'thingspace_fota_upgrade_devices'),
-      pages: total(samples, 'thingspace_fota_collection_pages'),
+      campaigns: total(samples, 'thingspace_fota_campaigns'),
+      campaignDevices: total(samples, 'thingspace_fota_campaign_devices'),
     };
-    const logged = { upgrades: line.upgrades, devices: line.devices, pages: line.pages };
+    const logged = {
+      upgrades: line.upgrades,
+      devices: line.devices,
+      campaigns: line.campaigns,
+      campaignDevices: line.campaignDevices,
+    };
     if (JSON.stringify(sums) !== JSON.stringify(logged)) {
       problems.push(
         `${hash}: totals ${JSON.stringify(sums)} but the log says ${JSON.stringify(logged)}`,
@@ -171,6 +192,35 @@ test(`load: ${CLIENTS} clients scraping for ${LOAD_SECONDS} s during collections
     );
     if (!landing) continue;
     crossChecked++;
+    let campaignPages = 0;
+    for (const account of accounts) {
+      for (const api of CAMPAIGN_APIS) {
+        const labels = { account, api };
+        const got = {
+          campaigns: total(samples, 'thingspace_fota_campaigns', labels),
+          walked: samples.filter(
+            (s) =>
+              s.name === 'thingspace_fota_campaign_info' &&
+              s.labels.account === account &&
+              s.labels.api === api,
+          ).length,
+        };
+        const shown = landing.campaignRows.get(`${account}/${api}`);
+        campaignPages += shown?.pages ?? NaN;
+        if (
+          JSON.stringify(got) !==
+          JSON.stringify({ campaigns: shown?.campaigns, walked: shown?.walked })
+        ) {
+          problems.push(
+            `${hash} ${account}/${api}: ${JSON.stringify(got)}, landing page ${JSON.stringify(shown)}`,
+          );
+        }
+      }
+    }
+    const pages = total(samples, 'thingspace_fota_collection_pages') + campaignPages;
+    if (pages !== line.pages) {
+      problems.push(`${hash}: ${pages} pages (reports and campaigns), the log says ${line.pages}`);
+    }
     for (const account of accounts) {
       for (const status of UPGRADE_STATUSES) {
         const labels = { account, status };

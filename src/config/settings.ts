@@ -307,7 +307,7 @@ export const SETTINGS = {
     env: 'COLLECTOR_MAX_RETRIES',
     default: '3',
     meaning:
-      'Retries of one request after a 429, a 5xx, a timeout or a network error, with exponential backoff and jitter (Retry-After honoured). Rejected logins are never retried.',
+      'Retries of one request after a 5xx, a timeout or a network error, with exponential backoff and jitter (a Retry-After on a 5xx honoured up to 10 s). 429s and 503s with Retry-After are not counted: the shared throttle gate decides when they go again, within the collection interval. Rejected logins are never retried.',
     parse: integer(0, 10),
   }),
   maxStale: spec({

@@ -290,6 +290,32 @@ export function createRequestHandler(
     }
   }
 
+  /**
+   * The checks every data request passes before its page, in ThingSpace's order: method, throttle
+   * window, latency, bearer, drawn fault, then the session. `beforeSession` slots an endpoint's own
+   * fault in where ThingSpace would raise it. Returns what happened when the request stops here.
+   */
+  async function admit(
+    req: IncomingMessage,
+    res: ServerResponse,
+    draw: () => RequestDraw,
+    beforeSession: () => void = () => undefined,
+  ): Promise<Outcome | null> {
+    if (req.method !== 'GET') throw methodNotAllowed('GET');
+    throttleWindow(res);
+    const latencyMs = sim.faults.settings.latencyMs;
+    if (latencyMs > 0) await delay(latencyMs);
+    if (res.destroyed) return 'aborted';
+    const bearer = sim.auth.checkBearer(header(req, 'authorization'));
+    if (bearer !== 'ok') throw gatewayFault(bearer);
+    const drawn = drawnFault(req, res, draw());
+    if (drawn !== null) return drawn;
+    beforeSession();
+    const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
+    if (session !== 'ok') throw sessionError(session, sim.faults.settings.sessionErrorStatus);
+    return null;
+  }
+
   async function token(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') throw methodNotAllowed('POST');
     const form = new URLSearchParams(await readBody(req));
@@ -334,18 +360,9 @@ export function createRequestHandler(
     res: ServerResponse,
     segments: readonly string[],
   ): Promise<Outcome | null> {
-    if (req.method !== 'GET') throw methodNotAllowed('GET');
-    throttleWindow(res);
-    const latencyMs = sim.faults.settings.latencyMs;
-    if (latencyMs > 0) await delay(latencyMs);
-    if (res.destroyed) return 'aborted';
-    const bearer = sim.auth.checkBearer(header(req, 'authorization'));
-    if (bearer !== 'ok') throw gatewayFault(bearer);
+    const admitted = await admit(req, res, () => sim.faults.drawReports());
+    if (admitted !== null) return admitted;
     const faults = sim.faults.settings;
-    const drawn = drawnFault(req, res, sim.faults.drawReports());
-    if (drawn !== null) return drawn;
-    const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
-    if (session !== 'ok') throw sessionError(session, faults.sessionErrorStatus);
     const [account = '', , status = '', , index = ''] = segments;
     const outcome = reportPage(sim.dataset, sim.cache, sim.options.pageSize, faults, {
       account,
@@ -371,21 +388,16 @@ export function createRequestHandler(
     route: CampaignRoute,
     url: URL,
   ): Promise<Outcome | null> {
-    if (req.method !== 'GET') throw methodNotAllowed('GET');
-    throttleWindow(res);
-    const latencyMs = sim.faults.settings.latencyMs;
-    if (latencyMs > 0) await delay(latencyMs);
-    if (res.destroyed) return 'aborted';
-    const bearer = sim.auth.checkBearer(header(req, 'authorization'));
-    if (bearer !== 'ok') throw gatewayFault(bearer);
+    const admitted = await admit(
+      req,
+      res,
+      () => sim.faults.drawCampaigns(),
+      () => {
+        if (sim.faults.settings.campaignErrorApi === api) throw INTERNAL_ERROR();
+      },
+    );
+    if (admitted !== null) return admitted;
     const faults = sim.faults.settings;
-    const drawn = drawnFault(req, res, sim.faults.drawCampaigns());
-    if (drawn !== null) return drawn;
-    if (faults.campaignErrorApi === api) {
-      throw INTERNAL_ERROR();
-    }
-    const session = sim.auth.useSession(header(req, 'vz-m2m-token'));
-    if (session !== 'ok') throw sessionError(session, faults.sessionErrorStatus);
     const outcome: CampaignOutcome =
       route.kind === 'listing'
         ? listingPage(sim.campaigns, sim.options.campaignListingPageSize, faults, {

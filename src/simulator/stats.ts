@@ -1,13 +1,8 @@
 /** Request counts by endpoint and outcome, for tests and benchmarks to check what was served. */
 
-export const ENDPOINTS = [
-  'oauth_token',
-  'session_login',
-  'reports',
-  'campaigns',
-  'campaign_devices',
-] as const;
-export type Endpoint = (typeof ENDPOINTS)[number];
+import { ENDPOINTS, type Endpoint } from '../thingspace/errors.js';
+
+export type { Endpoint };
 /** An HTTP status code, or what happened instead of an answer. */
 export type Outcome = number | 'reset' | 'hang' | 'aborted';
 

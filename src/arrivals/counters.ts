@@ -67,19 +67,4 @@ export class CounterFamily {
       if (series.published) yield { labels: series.labels, value: series.value };
     }
   }
-
-  /** Values and pending increments, for --storage.path. */
-  dump(): { labels: Labels; value: number }[] {
-    return [...this.series.values()]
-      .filter((s) => s.published)
-      .map((s) => ({ labels: s.labels, value: s.value + s.pending }));
-  }
-
-  restore(saved: readonly { labels: Labels; value: number }[]): void {
-    for (const { labels, value } of saved) {
-      const series = this.entry(labels);
-      series.published = true;
-      series.value = value;
-    }
-  }
 }

@@ -98,24 +98,4 @@ export class IdTable {
     this.count = 0;
     for (let i = 0; i < keys.length; i++) if (keys[i] !== 0) this.set(keys[i]!, values[i]!);
   }
-
-  /** The table as bytes, for --storage.path. */
-  toBuffer(): Buffer {
-    const out = Buffer.alloc(this.count * 12);
-    let at = 0;
-    this.forEach((key, value) => {
-      out.writeDoubleLE(key, at);
-      out.writeUInt32LE(value, at + 8);
-      at += 12;
-    });
-    return out;
-  }
-
-  static fromBuffer(buffer: Buffer): IdTable {
-    const table = new IdTable(Math.floor(buffer.length / 12));
-    for (let at = 0; at + 12 <= buffer.length; at += 12) {
-      table.set(buffer.readDoubleLE(at), buffer.readUInt32LE(at + 8));
-    }
-    return table;
-  }
 }

@@ -27,7 +27,7 @@ export interface PassResult {
 
 export class ReportMemory {
   /** id hash → last seen, in seconds on the monotonic clock since `origin`. */
-  private readonly ids: IdTable;
+  private readonly ids = new IdTable();
   private learned = false;
   private lastCompleteMs: number | undefined;
   private passStartMs = 0;
@@ -37,11 +37,7 @@ export class ReportMemory {
   constructor(
     /** The monotonic ms that second 0 stands for. */
     private readonly originMs: number,
-    saved?: { ids: IdTable; learned: boolean },
-  ) {
-    this.ids = saved?.ids ?? new IdTable();
-    this.learned = saved?.learned ?? false;
-  }
+  ) {}
 
   get size(): number {
     return this.ids.size;
@@ -90,10 +86,5 @@ export class ReportMemory {
 
   private second(ms: number): number {
     return Math.max(0, Math.floor((ms - this.originMs) / 1000));
-  }
-
-  /** For --storage.path. */
-  save(): { ids: IdTable; learned: boolean } {
-    return { ids: this.ids, learned: this.learned };
   }
 }

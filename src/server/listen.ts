@@ -26,6 +26,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
+import { PasswordWorker } from './password-worker.js';
 import {
   BasicAuth,
   clientCertificateAllowed,
@@ -51,7 +52,7 @@ export interface ListenOptions {
   logger: Logger;
   /** How often the web configuration file and the files it names are read to look for changes. */
   watchIntervalMs?: number;
-  /** Compares basic-auth passwords with their bcrypt hashes (bcryptjs unless a test spies on it). */
+  /** Compares basic-auth passwords with their bcrypt hashes (a worker thread unless a test spies on it). */
   comparePassword?: PasswordComparer;
 }
 
@@ -145,7 +146,10 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
   const initial = path ? readSources(path) : undefined;
   let config: WebConfig = initial ? parseSources(initial) : { users: new Map() };
   // One checker for the life of the server, so that its bound on bcrypt comparisons holds across reloads.
-  const auth = new BasicAuth(config.users, { compare: options.comparePassword });
+  const passwords = options.comparePassword ? undefined : new PasswordWorker();
+  const auth = new BasicAuth(config.users, {
+    compare: options.comparePassword ?? passwords!.compare,
+  });
 
   // A connection keeps the client-certificate policy of its handshake (TLS 1.3 cannot renegotiate), so
   // each one remembers the access policy it was made under, and one made under an older policy is not
@@ -297,7 +301,7 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
       new Promise<void>((resolve) => {
         clearInterval(poller);
         server.closeIdleConnections();
-        server.close(() => resolve());
+        server.close(() => void (passwords?.close() ?? Promise.resolve()).then(resolve, resolve));
       }),
   };
 }

@@ -289,11 +289,12 @@ export interface BasicAuthLimits {
 }
 
 /**
- * One comparison at a time: bcryptjs runs on the event loop in slices of up to 100 ms, so a second
- * concurrent comparison adds no throughput and doubles how long the loop is held between two turns
- * (during which /metrics waits). Eight waiting checks are about 8 × 70 ms at cost 10 on a 2-core machine:
- * a scraper whose check has to wait still gets an answer well inside a scrape timeout. The cache size is
- * exporter-toolkit's.
+ * One comparison at a time: they run on one worker thread (password-worker.ts), which leaves the other
+ * core of a small machine to the event loop; and a comparer that runs on the event loop (bcryptjs's async
+ * compare) gains nothing from a second one but a longer wait between two turns of the loop. Eight waiting
+ * checks are about 8 × 70 ms at cost 10 on a 2-core machine, so a scraper whose check has to wait is
+ * answered well inside a scrape timeout; a flood beyond that is answered 429 without bcrypt work. The
+ * cache size is exporter-toolkit's.
  */
 export const BASIC_AUTH_LIMITS: BasicAuthLimits = {
   concurrentChecks: 1,
@@ -328,10 +329,10 @@ function sameUsers(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string
 const BUSY = Symbol('busy');
 
 /**
- * Checks basic-auth credentials the way exporter-toolkit does, with two additions for a single-threaded
- * bcrypt: a verified (user, password, hash) is remembered, so a scrape costs an HMAC rather than a bcrypt
- * comparison, and comparisons are bounded (BASIC_AUTH_LIMITS) so that wrong passwords sent in a loop
- * cannot take the event loop from /metrics. Only successes are remembered: a failure cache would be
+ * Checks basic-auth credentials the way exporter-toolkit does: an unknown user is compared with a decoy
+ * hash, and a verified (user, password, hash) is remembered, so a scrape costs an HMAC rather than a
+ * bcrypt comparison. Comparisons are bounded (BASIC_AUTH_LIMITS) so that wrong passwords sent in a loop
+ * cost a bounded share of the CPU and a bounded queue, never an unbounded backlog. Only successes are remembered: a failure cache would be
  * defeated by varying the password and would let a flood push verified scrapers out.
  */
 export class BasicAuth {

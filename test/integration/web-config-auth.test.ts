@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import pino from 'pino';
 import { listen, type Listening } from '../../src/server/listen.js';
+import { PasswordWorker } from '../../src/server/password-worker.js';
 import {
   BASIC_AUTH_LIMITS,
   BasicAuth,
@@ -268,4 +269,43 @@ test('a reload that changes basic_auth_users drops the verified passwords; a ref
   expect((await get(basic('alice', 'alice-pass'))).status).toBe(200);
   expect(spy.calls).toHaveLength(2);
   expect(await get(basic('alice', 'wrong'))).toEqual({ status: 401, retryAfter: null });
+});
+
+// --- the worker thread ---------------------------------------------------------------------------
+
+test('the bcrypt worker answers like bcryptjs and leaves the event loop turning meanwhile', async () => {
+  const worker = new PasswordWorker();
+  try {
+    expect(await worker.compare('alice-pass', ALICE)).toBe(true);
+    expect(await worker.compare('wrong', ALICE)).toBe(false);
+    expect(await worker.compare('x', 'not a hash')).toBe(false);
+
+    // bcryptjs on the main thread gives the loop back once per 100 ms of work at most: a cost-12
+    // comparison (four times a cost-10 one) would let it turn a handful of times. On the worker it turns
+    // freely until the answer comes.
+    const slow = bcrypt.hashSync('slow', 12);
+    let turns = 0;
+    let done = false;
+    const answer = worker.compare('slow', slow).finally(() => (done = true));
+    while (!done) {
+      await new Promise((r) => setImmediate(r));
+      turns++;
+    }
+    expect(await answer).toBe(true);
+    expect(turns).toBeGreaterThan(50);
+  } finally {
+    await worker.close();
+  }
+});
+
+test('comparisons pending when the worker is closed fail, and a new worker serves the next', async () => {
+  const worker = new PasswordWorker();
+  const pending = worker.compare('x', bcrypt.hashSync('x', 10));
+  await worker.close();
+  await expect(pending).rejects.toThrow('server closed');
+  try {
+    expect(await worker.compare('alice-pass', ALICE)).toBe(true);
+  } finally {
+    await worker.close();
+  }
 });

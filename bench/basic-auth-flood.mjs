@@ -2,8 +2,9 @@
 // @ts-check
 /**
  * Basic-auth flood: how long an authorised scrape of /metrics takes while clients send wrong passwords for
- * a known user, against the same with no attackers. docs/reliability.md ("Basic-auth flood") holds the
- * figures and the method.
+ * a known user, against the same with no attackers, and with as many clients sending no credentials at
+ * all (answered 401 without bcrypt: what the request flood alone costs). docs/reliability.md
+ * ("Basic-auth flood") holds the figures and the method.
  *
  *   npm run build && node bench/basic-auth-flood.mjs
  *
@@ -37,16 +38,22 @@ const PASSWORD = 'scrape-s3cret';
 const basic = (/** @type {string} */ user, /** @type {string} */ password) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-if (process.argv[2] === 'attack') await attack(process.argv[3] ?? '', Number(process.argv[4]));
+if (process.argv[2] === 'attack')
+  await attack(
+    process.argv[3] ?? '',
+    Number(process.argv[4]),
+    process.argv[5] === 'wrong-password',
+  );
 else await main();
 
 /**
- * The attackers, in their own process: `clients` connections sending wrong passwords for USER for
- * `seconds`; prints the statuses they got as one JSON line.
+ * The attackers, in their own process: `clients` connections sending, for `seconds`, wrong passwords for
+ * USER (a new one each time) or no credentials; prints the statuses they got as one JSON line.
  * @param {string} url
  * @param {number} seconds
+ * @param {boolean} wrongPasswords
  */
-async function attack(url, seconds) {
+async function attack(url, seconds, wrongPasswords) {
   const { default: autocannon } = await import('autocannon');
   const clients = Number(process.env.FLOOD_CLIENTS ?? 50);
   const result = await autocannon({
@@ -57,13 +64,16 @@ async function attack(url, seconds) {
       {
         method: 'GET',
         path: '/metrics',
-        setupRequest: (req) => ({
-          ...req,
-          headers: {
-            ...req.headers,
-            authorization: basic(USER, randomBytes(9).toString('base64')),
-          },
-        }),
+        setupRequest: (req) =>
+          wrongPasswords
+            ? {
+                ...req,
+                headers: {
+                  ...req.headers,
+                  authorization: basic(USER, randomBytes(9).toString('base64')),
+                },
+              }
+            : req,
       },
     ],
   });
@@ -122,9 +132,9 @@ async function scrape(url, seconds) {
   };
 }
 
-/** @param {string} url @param {number} seconds */
-function startAttackers(url, seconds) {
-  const child = spawn(process.execPath, [SELF, 'attack', url, String(seconds)], {
+/** @param {string} url @param {number} seconds @param {'wrong-password' | 'no-credentials'} mode */
+function startAttackers(url, seconds, mode) {
+  const child = spawn(process.execPath, [SELF, 'attack', url, String(seconds), mode], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: process.env,
   });
@@ -174,10 +184,15 @@ async function main() {
     if (warm.statusCode !== 200) throw new Error(`the scraper is refused: ${warm.statusCode}`);
 
     const quiet = await scrape(url, seconds);
-    const attackers = startAttackers(url, seconds + 2);
-    await new Promise((r) => setTimeout(r, 1000));
-    const flooded = await scrape(url, seconds);
-    const attack = await attackers;
+    /** @param {'wrong-password' | 'no-credentials'} mode */
+    const underAttack = async (mode) => {
+      const attackers = startAttackers(url, seconds + 2, mode);
+      await new Promise((r) => setTimeout(r, 1000));
+      const scrapes = await scrape(url, seconds);
+      return { ...scrapes, attack: await attackers };
+    };
+    const flooded = await underAttack('wrong-password');
+    const noCredentials = await underAttack('no-credentials');
     const result = {
       exporter: path.relative(ROOT, exporterCli),
       bcryptCost: cost,
@@ -186,7 +201,7 @@ async function main() {
       loadavg: os.loadavg().map((l) => Number(l.toFixed(2))),
       quiet,
       flooded,
-      attack,
+      noCredentials,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {

@@ -14,6 +14,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -25,12 +26,14 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.js';
+import { PasswordWorker } from './password-worker.js';
 import {
-  BasicAuthChecker,
+  BasicAuth,
   clientCertificateAllowed,
   parseWebConfig,
   referencedFiles,
   WebConfigError,
+  type PasswordComparer,
   type TlsSettings,
   type WebConfig,
 } from './web-config.js';
@@ -49,6 +52,8 @@ export interface ListenOptions {
   logger: Logger;
   /** How often the web configuration file and the files it names are read to look for changes. */
   watchIntervalMs?: number;
+  /** Compares basic-auth passwords with their bcrypt hashes (a worker thread unless a test spies on it). */
+  comparePassword?: PasswordComparer;
 }
 
 export class ListenError extends Error {
@@ -57,6 +62,8 @@ export class ListenError extends Error {
 
 /** The configuration file and the files it names, as read at one moment. */
 interface Sources {
+  /** The configuration file's directory, against which the relative paths it names resolve. */
+  directory: string;
   /** SHA-256 over every path and its content (or its read error). */
   digest: string;
   text?: string;
@@ -77,7 +84,8 @@ function readSources(path: string): Sources {
     error = new WebConfigError(`cannot read "${path}" (${code})`);
     hash.update(`\0!${code}`);
   }
-  for (const named of text === undefined ? [] : referencedFiles(text)) {
+  const directory = dirname(path);
+  for (const named of text === undefined ? [] : referencedFiles(text, directory)) {
     hash.update(`\0${named}\0`);
     try {
       const content = readFileSync(named);
@@ -89,17 +97,20 @@ function readSources(path: string): Sources {
       hash.update(`!${code}`);
     }
   }
-  return { digest: hash.digest('hex'), text, error, files };
+  return { directory, digest: hash.digest('hex'), text, error, files };
 }
 
 /** Parses exactly the bytes that were hashed, so the digest describes the configuration in use. */
 function parseSources(sources: Sources): WebConfig {
   if (sources.text === undefined) throw sources.error;
-  return parseWebConfig(sources.text, (named) => {
-    const read = sources.files.get(named);
-    if (!read) return readFileSync(named);
-    if ('code' in read) throw Object.assign(new Error(read.code), { code: read.code });
-    return read.content;
+  return parseWebConfig(sources.text, {
+    directory: sources.directory,
+    readFile: (named) => {
+      const read = sources.files.get(named);
+      if (!read) return readFileSync(named);
+      if ('code' in read) throw Object.assign(new Error(read.code), { code: read.code });
+      return read.content;
+    },
   });
 }
 
@@ -134,7 +145,11 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
   const path = options.webConfigFile;
   const initial = path ? readSources(path) : undefined;
   let config: WebConfig = initial ? parseSources(initial) : { users: new Map() };
-  let auth = new BasicAuthChecker(config.users);
+  // One checker for the life of the server, so that its bound on bcrypt comparisons holds across reloads.
+  const passwords = options.comparePassword ? undefined : new PasswordWorker();
+  const auth = new BasicAuth(config.users, {
+    compare: options.comparePassword ?? passwords!.compare,
+  });
 
   // A connection keeps the client-certificate policy of its handshake (TLS 1.3 cannot renegotiate), so
   // each one remembers the access policy it was made under, and one made under an older policy is not
@@ -165,8 +180,13 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
     }
     if (!auth.enabled) return app(req, res);
     auth.check(req.headers.authorization).then(
-      (ok) =>
-        ok ? app(req, res) : refuse(res, 401, 'Unauthorized', { 'www-authenticate': 'Basic' }),
+      (outcome) => {
+        if (outcome === 'allowed') return app(req, res);
+        // Not 401: the credentials were not checked, and a scraper told they are wrong would be misled.
+        if (outcome === 'busy')
+          return refuse(res, 429, 'Too Many Requests', { 'retry-after': '1' });
+        refuse(res, 401, 'Unauthorized', { 'www-authenticate': 'Basic' });
+      },
       () => refuse(res, 500, 'Internal Server Error'),
     );
   };
@@ -230,7 +250,7 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
     const policyChanged = next.tls?.accessPolicy !== config.tls?.accessPolicy;
     if (next.tls) applyTls(next.tls);
     config = next;
-    auth = new BasicAuthChecker(next.users);
+    auth.setUsers(next.users);
     if (policyChanged) {
       accessPolicy += 1;
       server.closeIdleConnections();
@@ -281,7 +301,7 @@ export async function listen(app: RequestListener, options: ListenOptions): Prom
       new Promise<void>((resolve) => {
         clearInterval(poller);
         server.closeIdleConnections();
-        server.close(() => resolve());
+        server.close(() => void (passwords?.close() ?? Promise.resolve()).then(resolve, resolve));
       }),
   };
 }

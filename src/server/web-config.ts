@@ -4,7 +4,15 @@
  * https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md
  */
 import { readFileSync } from 'node:fs';
-import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
+import {
+  createHmac,
+  createPrivateKey,
+  randomBytes,
+  randomInt,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import bcrypt from 'bcryptjs';
 import { parse as parseYaml } from 'yaml';
@@ -63,26 +71,46 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[], wher
   }
 }
 
+/**
+ * Where a file named in the configuration is read from. As in exporter-toolkit (TLSConfig.SetDirectory
+ * with the configuration file's directory), a relative path is relative to the configuration file, not
+ * to the working directory, so a file written for a Go exporter names the same files here.
+ */
+export function resolveNamedFile(named: string, directory: string): string {
+  return isAbsolute(named) ? named : resolve(directory, named);
+}
+
+export interface ParseOptions {
+  /** The directory of the configuration file, against which relative file paths resolve. */
+  directory?: string;
+  /** Reads a named file by its resolved path. */
+  readFile?: (path: string) => Buffer;
+}
+
 function readPem(
-  path: unknown,
+  named: unknown,
   field: string,
-  readFile: (p: string) => Buffer,
+  options: Required<ParseOptions>,
 ): { path: string; pem: Buffer } {
-  if (typeof path !== 'string' || path === '')
+  if (typeof named !== 'string' || named === '')
     throw new WebConfigError(`tls_server_config.${field} is required`);
+  const path = resolveNamedFile(named, options.directory);
   try {
-    return { path, pem: readFile(path) };
+    return { path, pem: options.readFile(path) };
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const relative = path === named ? '' : `; "${named}" is relative to the web config file`;
     throw new WebConfigError(
-      `tls_server_config.${field}: cannot read "${path}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      `tls_server_config.${field}: cannot read "${path}" (${code}${relative})`,
     );
   }
 }
 
-export function parseWebConfig(
-  text: string,
-  readFile: (p: string) => Buffer = (p) => readFileSync(p),
-): WebConfig {
+export function parseWebConfig(text: string, parseOptions: ParseOptions = {}): WebConfig {
+  const options: Required<ParseOptions> = {
+    directory: parseOptions.directory ?? '.',
+    readFile: parseOptions.readFile ?? ((p) => readFileSync(p)),
+  };
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -126,10 +154,10 @@ export function parseWebConfig(
       `tls_server_config.client_ca_file is required with client_auth_type ${clientAuthType}`,
     );
   }
-  const cert = readPem(tls.cert_file, 'cert_file', readFile);
-  const key = readPem(tls.key_file, 'key_file', readFile);
+  const cert = readPem(tls.cert_file, 'cert_file', options);
+  const key = readPem(tls.key_file, 'key_file', options);
   const ca = tls.client_ca_file
-    ? readPem(tls.client_ca_file, 'client_ca_file', readFile)
+    ? readPem(tls.client_ca_file, 'client_ca_file', options)
     : undefined;
 
   // Checked here rather than left to OpenSSL: a mismatched key surfaces from createSecureContext as
@@ -225,10 +253,11 @@ export function clientCertificateAllowed(
 }
 
 /**
- * The certificate, key and CA files a configuration text names, read leniently (never throws), so that
- * they are polled for changes even while the text as a whole is refused: a file it names may appear later.
+ * The certificate, key and CA files a configuration text names, resolved as parseWebConfig resolves them
+ * and read leniently (never throws), so that they are polled for changes even while the text as a whole
+ * is refused: a file it names may appear later.
  */
-export function referencedFiles(text: string): string[] {
+export function referencedFiles(text: string, directory: string): string[] {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -240,35 +269,154 @@ export function referencedFiles(text: string): string[] {
   const fields = tls as Record<string, unknown>;
   return ['cert_file', 'key_file', 'client_ca_file']
     .map((field) => fields[field])
-    .filter((path): path is string => typeof path === 'string' && path !== '');
+    .filter((path): path is string => typeof path === 'string' && path !== '')
+    .map((path) => resolveNamedFile(path, directory));
+}
+
+/** Compares a password with a bcrypt hash; bcryptjs's async compare, or a spy in tests. */
+export type PasswordComparer = (password: string, hash: string) => Promise<boolean>;
+
+/** `busy`: the check was not made because too many were already waiting (answered 429). */
+export type AuthOutcome = 'allowed' | 'denied' | 'busy';
+
+export interface BasicAuthLimits {
+  /** bcrypt comparisons run at once. */
+  concurrentChecks: number;
+  /** Checks that may wait for a free slot; beyond that a check is answered `busy` without bcrypt. */
+  waitingChecks: number;
+  /** Verified credentials remembered, least recently used dropped first. */
+  verifiedCacheSize: number;
 }
 
 /**
- * Checks basic-auth credentials. bcrypt is deliberately slow, so a verified (user, password, hash) is
- * remembered by its SHA-256 for the life of the hash; scrapes then cost a hash, not a bcrypt round.
+ * One comparison at a time: they run on one worker thread (password-worker.ts), which leaves the other
+ * core of a small machine to the event loop; and a comparer that runs on the event loop (bcryptjs's async
+ * compare) gains nothing from a second one but a longer wait between two turns of the loop. Eight waiting
+ * checks are about 8 × 70 ms at cost 10 on a 2-core machine, so a scraper whose check has to wait is
+ * answered well inside a scrape timeout; a flood beyond that is answered 429 without bcrypt work. The
+ * cache size is exporter-toolkit's.
  */
-export class BasicAuthChecker {
-  private readonly verified = new Set<string>();
-  constructor(private readonly users: ReadonlyMap<string, string>) {}
+export const BASIC_AUTH_LIMITS: BasicAuthLimits = {
+  concurrentChecks: 1,
+  waitingChecks: 8,
+  verifiedCacheSize: 100,
+};
+
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/**
+ * The hash an unknown user's password is compared with, so that an unknown user costs what a known one
+ * does and the response time does not tell which usernames exist (exporter-toolkit uses a fixed cost-10
+ * hash; taking the cost the configured hashes use matches them exactly). Salt and digest are random: no
+ * password matches it, and an unknown user is refused whatever the comparison says.
+ */
+function decoyHash(users: ReadonlyMap<string, string>): string {
+  const costs = new Map<string, number>();
+  for (const hash of users.values()) {
+    const cost = hash.slice(4, 6);
+    costs.set(cost, (costs.get(cost) ?? 0) + 1);
+  }
+  const [cost] = [...costs].sort(([a, m], [b, n]) => n - m || Number(b) - Number(a))[0] ?? ['10'];
+  let rest = '';
+  for (let i = 0; i < 53; i++) rest += BCRYPT_ALPHABET[randomInt(BCRYPT_ALPHABET.length)];
+  return `$2b$${cost}$${rest}`;
+}
+
+function sameUsers(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  return a.size === b.size && [...a].every(([user, hash]) => b.get(user) === hash);
+}
+
+const BUSY = Symbol('busy');
+
+/**
+ * Checks basic-auth credentials the way exporter-toolkit does: an unknown user is compared with a decoy
+ * hash, and a verified (user, password, hash) is remembered, so a scrape costs an HMAC rather than a
+ * bcrypt comparison. Comparisons are bounded (BASIC_AUTH_LIMITS) so that wrong passwords sent in a loop
+ * cost a bounded share of the CPU and a bounded queue, never an unbounded backlog. Only successes are remembered: a failure cache would be
+ * defeated by varying the password and would let a flood push verified scrapers out.
+ */
+export class BasicAuth {
+  private users: ReadonlyMap<string, string> = new Map();
+  private decoy = '';
+  private readonly verified = new Map<string, true>();
+  /** Keys the cache: what is kept in memory is no plain hash of a password. */
+  private readonly cacheKey = randomBytes(32);
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly compare: PasswordComparer;
+  private readonly limits: BasicAuthLimits;
+
+  constructor(
+    users: ReadonlyMap<string, string>,
+    options: { compare?: PasswordComparer; limits?: Partial<BasicAuthLimits> } = {},
+  ) {
+    this.compare = options.compare ?? ((password, hash) => bcrypt.compare(password, hash));
+    this.limits = { ...BASIC_AUTH_LIMITS, ...options.limits };
+    this.setUsers(users);
+  }
 
   get enabled(): boolean {
     return this.users.size > 0;
   }
 
-  async check(authorization: string | undefined): Promise<boolean> {
-    if (!authorization?.startsWith('Basic ')) return false;
+  /** Comparisons running and waiting, for tests and diagnostics. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.length };
+  }
+
+  /**
+   * Applies the basic_auth_users of a (re)loaded configuration. Remembered checks are dropped when the
+   * users or their hashes change (a reload that only renews a certificate keeps them); a check already
+   * under way finishes against the users it started with but is not remembered.
+   */
+  setUsers(users: ReadonlyMap<string, string>): void {
+    if (sameUsers(users, this.users)) return;
+    this.users = users;
+    this.verified.clear();
+    this.decoy = decoyHash(users);
+  }
+
+  async check(authorization: string | undefined): Promise<AuthOutcome> {
+    // The scheme is case-insensitive (RFC 7617), as Go's Request.BasicAuth reads it.
+    if (!authorization || !/^basic /i.test(authorization)) return 'denied';
     const decoded = Buffer.from(authorization.slice(6), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return false;
+    if (colon < 0) return 'denied';
     const user = decoded.slice(0, colon);
-    const hash = this.users.get(user);
-    if (!hash) return false;
-    const key = createHash('sha256')
-      .update(`${user}\0${decoded.slice(colon + 1)}\0${hash}`)
-      .digest('hex');
-    if (this.verified.has(key)) return true;
-    const ok = await bcrypt.compare(decoded.slice(colon + 1), hash);
-    if (ok && this.verified.size < 1000) this.verified.add(key);
-    return ok;
+    const password = decoded.slice(colon + 1);
+    const users = this.users;
+    const configured = users.get(user);
+    const hash = configured ?? this.decoy;
+    const key = createHmac('sha256', this.cacheKey)
+      .update(JSON.stringify([user, password, hash]))
+      .digest('base64');
+    if (configured && this.verified.delete(key)) {
+      this.verified.set(key, true);
+      return 'allowed';
+    }
+    const matches = await this.bounded(() => this.compare(password, hash));
+    if (matches === BUSY) return 'busy';
+    if (!matches || !configured) return 'denied';
+    if (users === this.users) {
+      if (this.verified.size >= this.limits.verifiedCacheSize) {
+        this.verified.delete(this.verified.keys().next().value!);
+      }
+      this.verified.set(key, true);
+    }
+    return 'allowed';
+  }
+
+  private async bounded<T>(task: () => Promise<T>): Promise<T | typeof BUSY> {
+    if (this.running < this.limits.concurrentChecks) this.running++;
+    else if (this.waiting.length >= this.limits.waitingChecks) return BUSY;
+    // The slot is handed over by the check that frees it, so `running` already counts this one.
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 }

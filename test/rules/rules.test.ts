@@ -131,7 +131,7 @@ describe('prometheus/rules/thingspace-fota.rules.yml', () => {
       expect(rule.expr).toMatch(/observed_seconds:increase1h\b.*\/ 3600, 1\)/);
     }
     // Every rise the spike rules compare reaches back to the last sample before a Prometheus gap, and
-    // falls back on increase() across a counter reset.
+    // falls back on increase() across a counter reset...
     for (const rule of records.filter((r) =>
       /_(entered|observed_seconds):increase1h$/.test(r.record),
     )) {
@@ -140,6 +140,10 @@ describe('prometheus/rules/thingspace-fota.rules.yml', () => {
       });
       expect({ rule: rule.record, expr: rule.expr }).toMatchObject({
         expr: expect.stringMatching(/increase\(\w+(\{[^}]*\})?\[1h\]\)/),
+      });
+      // ...and counts a young process's counters whole (with --storage.path a restart is a gap).
+      expect({ rule: rule.record, expr: rule.expr }).toMatchObject({
+        expr: expect.stringMatching(/time\(\) - process_start_time_seconds < 3600/),
       });
     }
     for (const name of SPIKE_ALERTS) {

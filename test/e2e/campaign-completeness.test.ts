@@ -151,6 +151,7 @@ describe('completeness per campaign', () => {
     expect(previous.line.failed).toBe(1);
     expect(previous.line.failures.pagination?.count).toBe(1);
     const startIds = previous.line.idMemory.ids;
+    const startBytes = previous.line.idMemory.bytes;
     const startDevices = devicesOf(await truthNow());
     expect(startIds).toBe(startDevices);
 
@@ -173,12 +174,20 @@ describe('completeness per campaign', () => {
     }
     // what the day exercised: failures counted in the looping campaign's account × API, new campaigns
     const day = enteredTruthSeries(await truthNow(learnedAt), APIS);
+    const dayFigures = {
+      observedSeconds: observed(previous.samples).get(pairKey(first, 'v2')),
+      idsAtStart: startIds,
+      idsAfterDay: previous.line.idMemory.ids,
+      bytesAtStart: startBytes,
+      bytesAfterDay: previous.line.idMemory.bytes,
+    };
     const failedThere = seriesKey(ENTERED, {
       account: first,
       api: 'v2',
       device_status: 'UpgradeFailed',
     });
     expect(day.get(failedThere)).toBeGreaterThan(0);
+    Object.assign(dayFigures, { failedEnteredThere: day.get(failedThere) });
     expect(devicesOf(await truthNow())).toBeGreaterThan(startDevices);
 
     // 2. A campaign that moves while its walk loops: the second account's v3 campaign the failure spike
@@ -228,6 +237,19 @@ describe('completeness per campaign', () => {
     expect(back.line.failed).toBe(0);
     await exact(back);
     expect(back.line.idMemory.ids).toBe(devicesOf(await truthNow()));
+    const released = seriesKey(ENTERED, {
+      account: second,
+      api: 'v3',
+      device_status: 'UpgradeFailed',
+    });
+    console.log(
+      `[e2e] campaign-completeness ${JSON.stringify({
+        ...dayFigures,
+        spikeFailedDevices: hit.failedDevices,
+        failedWhileLooping: entered(previous.samples).get(released),
+        failedAfterRelease: entered(back.samples).get(released),
+      })}`,
+    );
   });
 });
 

@@ -183,7 +183,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_campaign_devices_entered_total',
     type: 'counter',
     labels: ['account', 'api', 'device_status'],
-    help: 'Devices counted once when first seen with that status in a walked campaign (the first complete pass after start-up only learns).',
+    help: 'Devices counted once when first seen with that status in a walked campaign, when its walk completes (the first complete pass after start-up, and a first walk after the pass that first listed the campaign, only learn).',
     source: 'snapshot',
   },
   {

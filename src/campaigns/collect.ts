@@ -4,9 +4,8 @@
  * that fails keeps its last good result while it is younger than max-stale; nothing here touches v1.
  */
 import type { CampaignMemory } from '../arrivals/campaign-memory.js';
-import type { Outcome } from '../collection/snapshot.js';
-import { isFresh } from '../collection/snapshot.js';
 import type { ReasonLabels } from '../labels/normalise.js';
+import { keepWhileFresh, type Outcome } from '../outcome.js';
 import type { ThingSpaceApi } from '../thingspace/client.js';
 import type { ThingSpaceError } from '../thingspace/errors.js';
 import type { Schedule } from '../upgrades/pager.js';
@@ -98,7 +97,8 @@ export async function collectCampaigns(
   last: CampaignApiState | undefined,
 ): Promise<CampaignApiState> {
   let pages = 0;
-  const fresh = (seconds: number | undefined) => isFresh(seconds, pass.wallMs(), pass.maxStaleMs);
+  const lastGood = <V extends { readonly lastSuccessSeconds?: number }>(v: V | undefined) =>
+    keepWhileFresh(v, pass.wallMs(), pass.maxStaleMs);
   const fail = (stage: CampaignStage, result: StageResult, caught: unknown) => {
     const error = pass.errorOf(caught);
     pass.onFailed(stage, error);
@@ -132,8 +132,8 @@ export async function collectCampaigns(
         listings.set(status, { campaigns, lastSuccessSeconds: pass.wallMs() / 1000 });
       } catch (caught) {
         fail('listing', listing, caught);
-        const previous = last?.listings.get(status);
-        if (previous && fresh(previous.lastSuccessSeconds)) listings.set(status, previous);
+        const previous = lastGood(last?.listings.get(status));
+        if (previous) listings.set(status, previous);
       }
     }),
   );
@@ -184,8 +184,8 @@ export async function collectCampaigns(
         });
       } catch (caught) {
         fail('devices', devices, caught);
-        const previous = last?.walks.get(campaign.id);
-        if (previous && fresh(previous.lastSuccessSeconds)) walks.set(campaign.id, previous);
+        const previous = lastGood(last?.walks.get(campaign.id));
+        if (previous) walks.set(campaign.id, previous);
       } finally {
         memory.end(complete);
       }

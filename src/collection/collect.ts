@@ -258,10 +258,8 @@ export class Collector {
       },
       last,
     );
-    const pass = memory.endPass(
-      state.listing.success && state.devices.success,
-      clock.monotonicMs(),
-    );
+    // Completeness is judged per campaign by the memory: a failing walk holds back its own arrivals.
+    const pass = memory.endPass(state.listing.success, clock.monotonicMs());
     for (const [device_status, count] of pass.arrivals) {
       this.entered.campaignDevices.add({ account, api, device_status }, count);
     }

@@ -3,22 +3,11 @@
  * collection replaces it in one step.
  */
 import type { CampaignApiState } from '../campaigns/collect.js';
-import type { ErrorKind } from '../thingspace/errors.js';
 import type { ReportState } from '../upgrades/collect.js';
 
 export type { CampaignApiState } from '../campaigns/collect.js';
 export type { ReportState } from '../upgrades/collect.js';
-
-/** How the last attempt at one piece of work (a report, a campaign listing, the device walks) went. */
-export interface Outcome {
-  /** Whether the last pass read everything. */
-  readonly success: boolean;
-  readonly error?: ErrorKind;
-  /** The failure's message, for the log line that groups failures. */
-  readonly message?: string;
-  /** Unix seconds of the last complete pass, if any since start-up. */
-  readonly lastSuccessSeconds?: number;
-}
+export type { Outcome } from '../outcome.js';
 
 export interface Snapshot {
   readonly startedAtSeconds: number;
@@ -33,15 +22,6 @@ export interface Snapshot {
 
 export function reportKey(account: string, status: string): string {
   return `${account}\u0000${status}`;
-}
-
-/** Last good values stay served for max-stale after the last success, then go. */
-export function isFresh(
-  lastSuccessSeconds: number | undefined,
-  nowMs: number,
-  maxStaleMs: number,
-): boolean {
-  return lastSuccessSeconds !== undefined && nowMs - lastSuccessSeconds * 1000 <= maxStaleMs;
 }
 
 /** Whether every report, campaign listing and device walk of the collection succeeded (--once's exit code). */

@@ -183,14 +183,14 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_campaign_devices_entered_total',
     type: 'counter',
     labels: ['account', 'api', 'device_status'],
-    help: 'Devices counted once when first seen with that status in a walked campaign (the first complete pass after start-up only learns).',
+    help: 'Devices counted once when first seen with that status in a walked campaign, when its walk completes (the first complete pass after start-up, and a first walk after the pass that first listed the campaign, only learn).',
     source: 'snapshot',
   },
   {
     name: 'thingspace_fota_campaign_devices_observed_seconds_total',
     type: 'counter',
     labels: ['account', 'api'],
-    help: 'ThingSpace time covered by thingspace_fota_campaign_devices_entered_total: each complete counting pass adds the time since the previous complete pass.',
+    help: 'ThingSpace time covered by thingspace_fota_campaign_devices_entered_total: each pass whose listing completed and that read a walked campaign completely (or had none to walk) adds the time since the previous such pass; a campaign whose walk fails counts nothing until it is read again.',
     source: 'snapshot',
   },
   {

@@ -134,7 +134,9 @@ export function listingPage(
   }
   const status = CAMPAIGN_STATUSES.find((s) => s === request.campaignStatus);
   if (status === undefined) return invalid('Invalid campaign status');
-  const list = dataset.listing(request.account, request.api, status);
+  const listed = dataset.listing(request.account, request.api, status);
+  const hidden = faults.hiddenCampaign;
+  const list = hidden === null ? listed : listed.filter((c) => c.id !== hidden);
   const start = listingStart(dataset, list, request);
   if (start === null) return invalid('Invalid lastSeenCampaignId');
   const page = list.slice(start, start + pageSize);

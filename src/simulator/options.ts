@@ -736,6 +736,17 @@ export const FAULT_FLAGS = [
     json: 'text',
   }),
   fault({
+    flag: '--hidden-campaign',
+    key: 'hiddenCampaign',
+    value: '<id|none>',
+    default: null as string | null,
+    description:
+      'The campaign history leaves out the campaign with this id; its device list still answers.',
+    parse: campaignIdOrNone,
+    show,
+    json: 'text',
+  }),
+  fault({
     flag: '--campaign-numeric-cursor',
     key: 'campaignNumericCursor',
     value: null,

@@ -3,8 +3,8 @@
  * A pass that fails keeps the last good values while they are younger than max-stale.
  */
 import type { ReportMemory } from '../arrivals/report-memory.js';
-import { isFresh, type Outcome } from '../collection/snapshot.js';
 import type { ReasonLabels } from '../labels/normalise.js';
+import { keepWhileFresh, type Outcome } from '../outcome.js';
 import type { ThingSpaceApi } from '../thingspace/client.js';
 import type { ThingSpaceError } from '../thingspace/errors.js';
 import { ReportAggregator, type ReportCounts } from './aggregate.js';
@@ -71,7 +71,7 @@ export async function collectReport(
   } catch (caught) {
     const error = pass.errorOf(caught);
     pass.onFailed(error);
-    const fresh = isFresh(last?.lastSuccessSeconds, pass.wallMs(), pass.maxStaleMs);
+    const kept = keepWhileFresh(last, pass.wallMs(), pass.maxStaleMs);
     const state: ReportState = {
       account,
       status,
@@ -79,8 +79,8 @@ export async function collectReport(
       error: error.kind,
       message: error.message,
       lastSuccessSeconds: last?.lastSuccessSeconds,
-      counts: fresh ? last?.counts : undefined,
-      pages: fresh ? last?.pages : undefined,
+      counts: kept?.counts,
+      pages: kept?.pages,
     };
     return { state, complete: false };
   }

@@ -327,6 +327,21 @@ describe('simulator campaign faults', () => {
     expect(fine.devices).toHaveLength(other?.total_devices ?? -1);
   });
 
+  test('hiddenCampaign: the history leaves that campaign out, its device list still answers', async () => {
+    const ids = async () =>
+      (await allCampaigns(sim, auth, 'v3', ACCOUNT_1)).map((c) => String(c.campaign.id));
+    const before = await ids();
+    const walked = sim.truth({ campaignLookbackMs: 1e12 }).campaigns[ACCOUNT_1]?.v3.walked ?? [];
+    const target = walked.find((w) => w.total_devices > 0)!;
+    expect(before).toContain(target.campaign_id);
+    sim.setFaults({ hiddenCampaign: target.campaign_id });
+    expect(await ids()).toEqual(before.filter((id) => id !== target.campaign_id));
+    const devices = await walkDevices(sim.url, auth, 'v3', ACCOUNT_1, target.campaign_id);
+    expect(devices.devices).toHaveLength(target.total_devices);
+    sim.setFaults({ hiddenCampaign: null });
+    expect(await ids()).toEqual(before);
+  });
+
   test('rate faults and latency meet campaign requests too, from a stream of their own', async () => {
     const url = listingUrl(sim.url, 'v2', ACCOUNT_1, 'CampaignEnded');
     sim.setFaults({ errorRate: 1 });

@@ -100,6 +100,8 @@ export interface CollectionLine {
   failed: number;
   /** By error kind. */
   failures: Record<string, FailureGroup>;
+  /** Ids and campaign devices the entered counters remember, and the bytes they take. */
+  idMemory: { ids: number; bytes: number };
 }
 
 export function collectionLines(p: Running): CollectionLine[] {

@@ -211,30 +211,31 @@ describe('ReportMemory', () => {
 describe('CampaignMemory', () => {
   type Seen = readonly (readonly [string | number, string | undefined])[];
 
-  /** One account × API pass: a listing of `listed`, then walks; returns the arrivals by status. */
+  /**
+   * One account × API pass: a listing of `listed`, then walks; returns the arrivals by status. Each device
+   * seen carries the payload `campaign/device/status`.
+   */
   function runPass(
-    memory: CampaignMemory,
+    memory: CampaignMemory<string>,
     at: number,
     listed: readonly string[],
     walks: Record<string, Seen | { devices: Seen; complete: false }>,
     listingComplete = true,
   ) {
     memory.listedCampaigns(listed, listingComplete, at);
-    let allComplete = listingComplete;
     for (const [id, walk] of Object.entries(walks)) {
       const devices = 'devices' in walk ? walk.devices : walk;
       const complete = !('complete' in walk);
       const w = memory.walk(id, at);
-      for (const [device, status] of devices) w.see(device, status);
+      for (const [device, status] of devices) w.see(device, status, `${id}/${device}/${status}`);
       w.end(complete);
-      allComplete &&= complete;
     }
-    const result = memory.endPass(allComplete, at + MINUTE);
+    const result = memory.endPass(listingComplete, at + MINUTE);
     return { ...result, arrivals: Object.fromEntries(result.arrivals) };
   }
 
   it('the first pass learns; a device then counts once per status it is seen with', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     const learn = runPass(memory, 0, ['c1'], {
       c1: [
         ['d1', 'Accepted'],
@@ -263,7 +264,7 @@ describe('CampaignMemory', () => {
   });
 
   it('devices without an id are not remembered; a missing status is "unknown"', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, [], {});
     const pass = runPass(memory, MINUTE, ['c1'], {
       c1: [
@@ -276,7 +277,7 @@ describe('CampaignMemory', () => {
   });
 
   it('a campaign listed before the listing was learned learns on its first complete walk', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, ['known'], { known: [['d1', 'Accepted']] });
     const second = runPass(memory, 5 * MINUTE, ['known'], {
       known: [
@@ -288,7 +289,7 @@ describe('CampaignMemory', () => {
   });
 
   it('a campaign first listed after the listing was learned counts from its first walk', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, ['old'], { old: [['d1', 'Accepted']] });
     const pass = runPass(memory, 5 * MINUTE, ['old', 'fresh'], {
       old: [['d1', 'Accepted']],
@@ -300,13 +301,14 @@ describe('CampaignMemory', () => {
     expect(pass.arrivals).toEqual({ Accepted: 1, DeviceRejected: 1 });
   });
 
-  it('a new campaign whose first walk fails keeps counting on its next walk, each device once', () => {
-    const memory = new CampaignMemory(50);
+  it('a new campaign whose first walk fails holds it back, and counts on its next complete walk, each device once', () => {
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, [], {});
     const failed = runPass(memory, MINUTE, ['fresh'], {
       fresh: { devices: [['d1', 'Accepted']], complete: false },
     });
-    expect(failed.arrivals).toEqual({ Accepted: 1 });
+    expect(failed.arrivals).toEqual({});
+    // nothing else was walked, and that walk failed: the pass covers no time
     expect(failed.observedSeconds).toBe(0);
     const next = runPass(memory, 2 * MINUTE, ['fresh'], {
       fresh: [
@@ -314,11 +316,13 @@ describe('CampaignMemory', () => {
         ['d2', 'Accepted'],
       ],
     });
-    expect(next.arrivals).toEqual({ Accepted: 1 });
+    expect(next.arrivals).toEqual({ Accepted: 2 });
+    expect(next.details).toEqual(['fresh/d1/Accepted', 'fresh/d2/Accepted']);
+    expect(next.observedSeconds).toBe(120);
   });
 
   it('a campaign listed but not walked (folded) learns on its first walk, later ones count', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, ['walked', 'folded'], { walked: [['d1', 'Accepted']] });
     runPass(memory, 5 * MINUTE, ['walked', 'folded'], { walked: [['d1', 'Accepted']] });
     const first = runPass(memory, 10 * MINUTE, ['walked', 'folded'], {
@@ -338,7 +342,7 @@ describe('CampaignMemory', () => {
   });
 
   it('an incomplete listing does not end the learning: campaigns listed by the next one are not new', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, ['a'], {}, false);
     runPass(memory, MINUTE, ['a', 'b'], {});
     const pass = runPass(memory, 2 * MINUTE, ['a', 'b'], {
@@ -348,7 +352,7 @@ describe('CampaignMemory', () => {
   });
 
   it(`gives unknown device statuses their own label up to the bound, later ones count as "other"`, () => {
-    const memory = new CampaignMemory(2);
+    const memory = new CampaignMemory<string>(2);
     runPass(memory, 0, [], {});
     const pass = runPass(memory, MINUTE, ['c'], {
       c: [
@@ -367,7 +371,7 @@ describe('CampaignMemory', () => {
   });
 
   it('never gives more unknown statuses a bit than the 32-bit mask holds', () => {
-    const memory = new CampaignMemory(1000);
+    const memory = new CampaignMemory<string>(1000);
     runPass(memory, 0, [], {});
     const statuses = Array.from({ length: MAX_UNKNOWN_STATUSES + 5 }, (_, i) => `S${i}`);
     const pass = runPass(memory, MINUTE, ['c'], {
@@ -383,8 +387,8 @@ describe('CampaignMemory', () => {
     expect(known.arrivals).toEqual(Object.fromEntries(CAMPAIGN_DEVICE_STATUSES.map((s) => [s, 1])));
   });
 
-  it('drops a campaign’s memory 24 h after it was last walked, at the end of a complete pass', () => {
-    const memory = new CampaignMemory(50);
+  it('drops a campaign’s memory 24 h after it was last walked, whenever the listing completes', () => {
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, ['c', 'other'], {
       c: [
         ['d1', 'Accepted'],
@@ -396,16 +400,24 @@ describe('CampaignMemory', () => {
     // 'other' keeps being walked, 'c' is not (e.g. final beyond the lookback)
     runPass(memory, FORGET_AFTER_MS - MINUTE, ['c', 'other'], { other: [['x', 'Accepted']] });
     expect(memory.size.devices).toBe(3);
+    // a pass whose listing fails forgets nothing
+    runPass(
+      memory,
+      FORGET_AFTER_MS + 2 * MINUTE,
+      ['c', 'other'],
+      { other: [['x', 'Accepted']] },
+      false,
+    );
+    expect(memory.size.devices).toBe(3);
+    // one whose listing completes does, even though its only walk fails
     runPass(memory, FORGET_AFTER_MS + 5 * MINUTE, ['c', 'other'], {
       other: { devices: [], complete: false },
     });
-    expect(memory.size.devices).toBe(3);
-    runPass(memory, FORGET_AFTER_MS + 10 * MINUTE, ['c', 'other'], { other: [['x', 'Accepted']] });
     expect(memory.size.devices).toBe(1);
   });
 
   it('a campaign walked again after its memory was dropped learns again: nothing counts twice', () => {
-    const memory = new CampaignMemory(50);
+    const memory = new CampaignMemory<string>(50);
     runPass(memory, 0, [], {});
     // a new campaign: its first walk counts every device
     const first = runPass(memory, MINUTE, ['c'], {
@@ -436,11 +448,253 @@ describe('CampaignMemory', () => {
     expect(later.arrivals).toEqual({ UpgradeFailed: 1 });
   });
 
-  it('each complete pass adds the time since the previous complete one; failed passes add none', () => {
-    const memory = new CampaignMemory(50);
+  it('each pass that covers the time adds the time since the previous one; a failed listing adds none', () => {
+    const memory = new CampaignMemory<string>(50);
     expect(runPass(memory, 0, ['c'], { c: [] }).observedSeconds).toBe(0);
     expect(runPass(memory, 5 * MINUTE, ['c'], {}, false).observedSeconds).toBe(0);
     expect(runPass(memory, 10 * MINUTE, ['c'], { c: [] }).observedSeconds).toBe(600);
+    // a listing with nothing to walk covers its time too
+    expect(runPass(memory, 15 * MINUTE, [], {}).observedSeconds).toBe(300);
+  });
+
+  describe('completeness per campaign', () => {
+    /** A fleet of two campaigns, learnt; `a` then fails for `failing` passes 5 minutes apart. */
+    function fleet() {
+      const memory = new CampaignMemory<string>(50);
+      const devices = (c: string, n: number, status: string): Seen =>
+        Array.from({ length: n }, (_, i) => [`${c}${i}`, status] as const);
+      runPass(memory, 0, ['a', 'b'], {
+        a: devices('a', 10, 'Accepted'),
+        b: devices('b', 10, 'Accepted'),
+      });
+      return { memory, devices };
+    }
+
+    it('a failing walk holds back its arrivals; the others count with the observed seconds moving', () => {
+      const { memory, devices } = fleet();
+      // a fails after reading 3 devices that failed; b has 2 failures
+      const during = runPass(memory, 5 * MINUTE, ['a', 'b'], {
+        a: { devices: devices('a', 3, 'UpgradeFailed'), complete: false },
+        b: devices('b', 2, 'UpgradeFailed'),
+      });
+      expect(during.arrivals).toEqual({ UpgradeFailed: 2 });
+      expect(during.details).toEqual(['b/b0/UpgradeFailed', 'b/b1/UpgradeFailed']);
+      expect(during.observedSeconds).toBe(300);
+      // half an hour later a is read again: what it held back comes with what it reads now, once
+      let last = during;
+      for (let t = 10; t <= 30; t += 5)
+        last = runPass(memory, t * MINUTE, ['a', 'b'], {
+          a: { devices: devices('a', 3, 'UpgradeFailed'), complete: false },
+          b: devices('b', 2, 'UpgradeFailed'),
+        });
+      expect(last.arrivals).toEqual({});
+      expect(last.observedSeconds).toBe(300);
+      const back = runPass(memory, 35 * MINUTE, ['a', 'b'], {
+        a: devices('a', 5, 'UpgradeFailed'),
+        b: devices('b', 2, 'UpgradeFailed'),
+      });
+      expect(back.arrivals).toEqual({ UpgradeFailed: 5 });
+      expect(back.details).toEqual(
+        ['a0', 'a1', 'a2', 'a3', 'a4'].map((d) => `a/${d}/UpgradeFailed`),
+      );
+      expect(back.observedSeconds).toBe(300);
+    });
+
+    it('a campaign that misses more than an hour drops what it held back and learns again', () => {
+      const { memory, devices } = fleet();
+      for (let t = 5; t <= 65; t += 5) {
+        const pass = runPass(memory, t * MINUTE, ['a', 'b'], {
+          a: { devices: devices('a', 3, 'UpgradeFailed'), complete: false },
+          b: [],
+        });
+        expect(pass.arrivals).toEqual({});
+        expect(pass.observedSeconds).toBe(300);
+      }
+      // 65 minutes missed: the walk that completes learns, the next one counts
+      const back = runPass(memory, 70 * MINUTE, ['a', 'b'], {
+        a: devices('a', 8, 'UpgradeFailed'),
+        b: [],
+      });
+      expect(back.arrivals).toEqual({});
+      expect(back.details).toEqual([]);
+      const later = runPass(memory, 75 * MINUTE, ['a', 'b'], {
+        a: [...devices('a', 8, 'UpgradeFailed'), ['a9', 'UpgradeFailed']],
+        b: [],
+      });
+      expect(later.arrivals).toEqual({ UpgradeFailed: 1 });
+    });
+
+    it('missing an hour exactly still releases; the bound grows with a longer interval', () => {
+      const { memory, devices } = fleet();
+      for (let t = 5; t <= 60; t += 5)
+        runPass(memory, t * MINUTE, ['a', 'b'], {
+          a: { devices: devices('a', 1, 'UpgradeFailed'), complete: false },
+          b: [],
+        });
+      expect(
+        runPass(memory, 65 * MINUTE, ['a', 'b'], { a: devices('a', 2, 'UpgradeFailed'), b: [] })
+          .arrivals,
+      ).toEqual({ UpgradeFailed: 2 });
+      // passes two hours apart: one failed walk (two hours missed) is still released
+      const slow = fleet();
+      runPass(slow.memory, 2 * HOUR, ['a', 'b'], { a: [], b: [] });
+      runPass(slow.memory, 4 * HOUR, ['a', 'b'], {
+        a: { devices: slow.devices('a', 1, 'UpgradeFailed'), complete: false },
+        b: [],
+      });
+      const released = runPass(slow.memory, 6 * HOUR, ['a', 'b'], {
+        a: slow.devices('a', 2, 'UpgradeFailed'),
+        b: [],
+      });
+      expect(released.arrivals).toEqual({ UpgradeFailed: 2 });
+      // two failed walks (four hours) are not
+      for (const t of [8, 10])
+        runPass(slow.memory, t * HOUR, ['a', 'b'], {
+          a: { devices: slow.devices('a', 3, 'UpgradeFailed'), complete: false },
+          b: [],
+        });
+      expect(
+        runPass(slow.memory, 12 * HOUR, ['a', 'b'], {
+          a: slow.devices('a', 4, 'UpgradeFailed'),
+          b: [],
+        }).arrivals,
+      ).toEqual({});
+    });
+
+    it('when no walk completes the pass covers no time: the gap is added, and released, when one does', () => {
+      const { memory, devices } = fleet();
+      for (let t = 5; t <= 120; t += 5) {
+        const pass = runPass(memory, t * MINUTE, ['a', 'b'], {
+          a: { devices: devices('a', 2, 'UpgradeFailed'), complete: false },
+          b: { devices: [], complete: false },
+        });
+        expect(pass).toMatchObject({ arrivals: {}, observedSeconds: 0 });
+      }
+      const back = runPass(memory, 125 * MINUTE, ['a', 'b'], {
+        a: devices('a', 4, 'UpgradeFailed'),
+        b: devices('b', 1, 'DeviceRejected'),
+      });
+      expect(back.arrivals).toEqual({ UpgradeFailed: 4, DeviceRejected: 1 });
+      // from the end of the learning pass (1 minute) to the end of this one
+      expect(back.observedSeconds).toBe(125 * 60);
+    });
+
+    it('a listing that fails still counts complete walks; their time comes with the next complete listing', () => {
+      const { memory, devices } = fleet();
+      const failed = runPass(
+        memory,
+        5 * MINUTE,
+        ['a', 'b'],
+        { a: devices('a', 1, 'UpgradeFailed'), b: [] },
+        false,
+      );
+      expect(failed).toMatchObject({ arrivals: { UpgradeFailed: 1 }, observedSeconds: 0 });
+      expect(runPass(memory, 10 * MINUTE, ['a', 'b'], { a: [], b: [] }).observedSeconds).toBe(600);
+    });
+  });
+
+  describe('a campaign walked for the first time', () => {
+    it('first listed while folded and walked in a later pass: learns, then counts', () => {
+      const memory = new CampaignMemory<string>(50);
+      runPass(memory, 0, ['a'], { a: [['x', 'Accepted']] });
+      // b appears while a holds the only walk (max-campaigns 1), for two passes
+      runPass(memory, 5 * MINUTE, ['a', 'b'], { a: [['x', 'Accepted']] });
+      runPass(memory, 10 * MINUTE, ['a', 'b'], { a: [['x', 'Accepted']] });
+      const devices = Array.from({ length: 500 }, (_, i) => [`b${i}`, 'UpgradeFailed'] as const);
+      const first = runPass(memory, 15 * MINUTE, ['a', 'b'], { b: devices });
+      expect(first.arrivals).toEqual({});
+      const next = runPass(memory, 20 * MINUTE, ['a', 'b'], {
+        b: [...devices, ['b500', 'UpgradeFailed']],
+      });
+      expect(next.arrivals).toEqual({ UpgradeFailed: 1 });
+    });
+
+    it('walked in the pass that first listed it: counts whole, even when that walk fails', () => {
+      const memory = new CampaignMemory<string>(50);
+      runPass(memory, 0, ['a'], { a: [] });
+      const first = runPass(memory, 5 * MINUTE, ['a', 'b'], {
+        a: [],
+        b: { devices: [['b1', 'Accepted']], complete: false },
+      });
+      expect(first.arrivals).toEqual({});
+      const next = runPass(memory, 10 * MINUTE, ['a', 'b'], {
+        a: [],
+        b: [
+          ['b1', 'Accepted'],
+          ['b2', 'Accepted'],
+        ],
+      });
+      expect(next.arrivals).toEqual({ Accepted: 2 });
+    });
+
+    it('a campaign walked before and folded for more than an hour learns again; for less it counts', () => {
+      const memory = new CampaignMemory<string>(50);
+      runPass(memory, 0, ['a', 'b'], { a: [['a1', 'Accepted']], b: [['b1', 'Accepted']] });
+      for (let t = 5; t <= 70; t += 5) runPass(memory, t * MINUTE, ['a', 'b'], { b: [] });
+      expect(
+        runPass(memory, 75 * MINUTE, ['a', 'b'], { a: [['a1', 'UpgradeFailed']] }).arrivals,
+      ).toEqual({});
+      for (let t = 80; t <= 100; t += 5) runPass(memory, t * MINUTE, ['a', 'b'], { b: [] });
+      expect(
+        runPass(memory, 105 * MINUTE, ['a', 'b'], { a: [['a1', 'UpgradeSuccess']] }).arrivals,
+      ).toEqual({ UpgradeSuccess: 1 });
+    });
+  });
+
+  it('payloads and counts always agree, per status, whatever fails and whenever', () => {
+    // A seeded run through random listings, folds and failures: every pass's payloads are exactly its
+    // counts, label by label, and over the run no payload comes twice.
+    let seed = 7;
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const memory = new CampaignMemory<string>(3);
+    const statuses = ['Accepted', 'UpgradeFailed', 'W1', 'W2', 'W3', 'W4', undefined];
+    const campaigns = ['c0', 'c1', 'c2', 'c3'];
+    const payloads: string[] = [];
+    let counted = 0;
+    let held = 0;
+    for (let p = 0; p < 600; p++) {
+      const at = p * 5 * MINUTE + (p > 300 ? 3 * HOUR : 0); // and a gap
+      const listed = campaigns.slice(0, 1 + Math.floor(p / 50));
+      const listingComplete = random() > 0.1;
+      memory.listedCampaigns(listed, listingComplete, at);
+      for (const id of listed) {
+        if (random() < 0.2) continue; // folded this pass
+        const w = memory.walk(id, at);
+        for (let i = 0; i < 5; i++) {
+          const device = `${id}-d${Math.floor(random() * 30)}`;
+          const status = statuses[Math.floor(random() * statuses.length)];
+          w.see(device, status, `${device}:${status}:${p}`);
+        }
+        const complete = random() > (p % 100 < 30 ? 0.9 : 0.2); // long runs of failing walks too
+        if (!complete) held++;
+        w.end(complete);
+      }
+      const result = memory.endPass(listingComplete, at + MINUTE);
+      const byLabel = new Map<string, number>();
+      for (const s of result.detailStatuses) byLabel.set(s, (byLabel.get(s) ?? 0) + 1);
+      expect(result.details).toHaveLength(result.detailStatuses.length);
+      expect(byLabel).toEqual(result.arrivals);
+      payloads.push(...result.details);
+      for (const n of result.arrivals.values()) counted += n;
+    }
+    expect(new Set(payloads).size).toBe(payloads.length);
+    // what the run exercised: many arrivals, "other", failing walks
+    expect(counted).toBeGreaterThan(100);
+    expect(payloads.some((d) => d.includes(':W4:'))).toBe(true);
+    expect(held).toBeGreaterThan(100);
+  });
+
+  it('without payloads, details stay empty', () => {
+    const memory = new CampaignMemory(50);
+    memory.listedCampaigns(['c'], true, 0);
+    memory.endPass(true, MINUTE);
+    memory.listedCampaigns(['c', 'n'], true, 5 * MINUTE);
+    const w = memory.walk('n', 5 * MINUTE);
+    w.see('d1', 'Accepted');
+    w.end(true);
+    const pass = memory.endPass(true, 6 * MINUTE);
+    expect(Object.fromEntries(pass.arrivals)).toEqual({ Accepted: 1 });
+    expect(pass).toMatchObject({ details: [], detailStatuses: [] });
   });
 });
 

@@ -938,7 +938,7 @@ describe('campaign entered counters through the Collector', () => {
     ).toEqual([1]);
   });
 
-  it('a walk that fails still counts what it read, and a v2 failure never moves the v3 counters', async () => {
+  it('a walk that fails holds back what it read until it completes, and a v2 failure never moves the v3 counters', async () => {
     const { fleet, run, clock } = setup({ accounts: ['a'], apis: ['v2', 'v3'] });
     populate(fleet, ['a']);
     fleet.devicePageSize = 2;
@@ -949,21 +949,95 @@ describe('campaign entered counters through the Collector', () => {
       running.devices[0]!.status = 'UpgradeSuccess'; // first page
       running.devices[7]!.status = 'UpgradeSuccess'; // last page
     }
-    // v2's device list fails after its first page
+    // v2's device list of that campaign fails after its first page
     fleet.fault = (p) =>
       p.includes('/api/fota/v2/') && p.includes('running/devices?lastSeenDeviceId=')
         ? fail500('devices')
         : undefined;
     const { samples } = await run();
-    expect(entered(samples, { api: 'v2', device_status: 'UpgradeSuccess' })).toEqual([1]);
+    expect(entered(samples, { api: 'v2', device_status: 'UpgradeSuccess' })).toEqual([0]);
     expect(entered(samples, { api: 'v3', device_status: 'UpgradeSuccess' })).toEqual([2]);
-    // the failed pass adds no observed time; the complete one does
+    // the other v2 campaigns were read: v2's time moves as v3's does
+    for (const api of ['v2', 'v3'])
+      expect(
+        value(samples, 'thingspace_fota_campaign_devices_observed_seconds_total', { api }),
+      ).toEqual([300]);
+    // read again: what it held back and what it reads now, each once
+    fleet.fault = () => undefined;
+    clock.advance(5 * MINUTE);
+    const back = await run();
+    expect(entered(back.samples, { api: 'v2', device_status: 'UpgradeSuccess' })).toEqual([2]);
+    expect(entered(back.samples, { api: 'v3', device_status: 'UpgradeSuccess' })).toEqual([2]);
     expect(
-      value(samples, 'thingspace_fota_campaign_devices_observed_seconds_total', { api: 'v2' }),
-    ).toEqual([0]);
-    expect(
-      value(samples, 'thingspace_fota_campaign_devices_observed_seconds_total', { api: 'v3' }),
-    ).toEqual([300]);
+      value(back.samples, 'thingspace_fota_campaign_devices_observed_seconds_total', {
+        api: 'v2',
+      }),
+    ).toEqual([600]);
+  });
+
+  it('with one campaign failing for days, the others count, the time moves and memory is pruned', async () => {
+    const { fleet, run, clock, collector } = setup({ accounts: ['a'], apis: ['v3'] });
+    populate(fleet, ['a']);
+    const gone: FakeCampaign = {
+      id: 'gone',
+      listedAs: 'CampaignScheduled',
+      devices: devices(30, 'Accepted'),
+    };
+    fleet.list('a', 'v3').push(gone);
+    await run();
+    const before = collector.memoryUse().ids;
+    // the running campaign's device list fails from now on; 'gone' leaves the history
+    fleet.fault = (p) => (p.includes('/a-v3-running/devices') ? fail500('devices') : undefined);
+    fleet.list('a', 'v3').splice(fleet.list('a', 'v3').indexOf(gone), 1);
+    const queued = fleet.list('a', 'v3').find((c) => c.id === 'a-v3-queued')!;
+    let observed = 0;
+    for (let hour = 1; hour <= 26; hour++) {
+      clock.advance(60 * MINUTE);
+      queued.devices.push(...devices(1, 'UpgradeFailed', 'x'));
+      const { samples } = await run();
+      expect(entered(samples, { device_status: 'UpgradeFailed' })).toEqual([hour]);
+      const [seconds] = value(
+        samples,
+        'thingspace_fota_campaign_devices_observed_seconds_total',
+        {},
+      );
+      expect(seconds).toBe(observed + 3600);
+      observed = seconds!;
+    }
+    // 'gone' was last walked more than a day ago: its 30 devices are forgotten
+    expect(collector.memoryUse().ids).toBe(before - 30 + 26);
+  });
+
+  it('a campaign first listed while folded learns on its first walk, passes later', async () => {
+    const { fleet, run, clock } = setup({ accounts: ['a'], apis: ['v3'], maxCampaigns: 1 });
+    populate(fleet, ['a']);
+    await run();
+    // a new campaign, older by its start than the one walked: folded
+    const late: FakeCampaign = {
+      id: 'late',
+      listedAs: 'CampaignScheduled',
+      startDate: '2026-10-01',
+      devices: devices(40, 'UpgradeFailed', 'x'),
+    };
+    fleet.list('a', 'v3').push(late);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(5 * MINUTE);
+      const folded = await run();
+      expect(value(folded.samples, 'thingspace_fota_campaigns_folded', {})).toEqual([
+        expect.any(Number),
+      ]);
+      expect(fleet.requests((p) => p.includes('/late/devices'))).toEqual([]);
+    }
+    // now it is the newest: walked for the first time, it learns
+    late.startDate = '2026-11-08';
+    clock.advance(5 * MINUTE);
+    const first = await run();
+    expect(fleet.requests((p) => p.includes('/late/devices')).length).toBeGreaterThan(0);
+    expect(entered(first.samples, { device_status: 'UpgradeFailed' })).toEqual([0]);
+    late.devices.push(...devices(1, 'UpgradeFailed', 'x'));
+    clock.advance(5 * MINUTE);
+    const next = await run();
+    expect(entered(next.samples, { device_status: 'UpgradeFailed' })).toEqual([1]);
   });
 });
 

@@ -42,7 +42,6 @@ import {
   mayHaveReachedThingSpace,
   parseErrorBody,
   ThingSpaceError,
-  type Endpoint,
 } from './errors.js';
 import { throwIfTransient, type HttpResponse, type Send } from './http.js';
 import type { Retry } from './retry.js';

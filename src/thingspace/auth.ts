@@ -192,8 +192,9 @@ export class Authenticator {
   }
 
   /**
-   * True while logins are refused for the configured user until the credentials change: after
-   * maxLoginFailures consecutive rejections, when one more would lock the user, or when the count is unknown.
+   * True while logins are refused for the configured user until the credentials change or the count is
+   * cleared: after maxLoginFailures failed logins in a row, when one more would lock the user, or when the
+   * count is unknown.
    */
   get blocked(): boolean {
     return this.blockedNow;
@@ -410,11 +411,10 @@ export class Authenticator {
   ): ThingSpaceError {
     attempt.notRejected();
     const what = kind === 'session_login' ? 'a login' : 'a token request';
+    // No httpStatus: the request that waited for this login would read a 404 as its own (campaigns/pager.ts).
     const error = new ThingSpaceError(
       'config',
       `${kind}: ${response.url ?? path} answered HTTP ${response.status}, which is not ThingSpace's answer to ${what}: check --thingspace.base-url and any proxy`,
-      undefined,
-      response.status,
     );
     this.holdBack(error);
     return error;

@@ -1489,6 +1489,8 @@ describe('Authenticator: answers that are no verdict', () => {
       for (let i = 0; i < 40; i++) {
         const error = await authError(auth.tokens());
         expect(error.kind).toBe('config');
+        // not the status of the request that waited for the login (a campaign listing reads 404 as "not here")
+        expect(error.httpStatus).toBeUndefined();
         expect(error.message).toMatch(
           new RegExp(
             `^${endpoint}: https://proxy.example/${endpoint} answered HTTP ${status}, which is not ThingSpace's answer to .*: check --thingspace.base-url and any proxy`,

@@ -135,22 +135,12 @@ export class Exporter {
       loginBackoffMs: config.interval,
       maxLoginFailures: config.maxLoginFailures,
       onSecret: (value) => scrubber.add(value),
-      onLoginRejected: (kind, consecutive, blocked) => {
+      onLoginRejected: (kind, consecutive, blocked, message) => {
         this.live.loginRejected(kind, blocked);
-        if (blocked) {
-          logger.error(
-            { kind, consecutive },
-            deps.store?.persistent
-              ? `ThingSpace rejected ${consecutive} logins in a row: no more logins until the credentials change (the count is kept in --storage.path, so a restart does not lift the block; five failures lock the user)`
-              : `ThingSpace rejected ${consecutive} logins in a row: no more logins until the credentials change or the exporter restarts (five failures lock the user)`,
-          );
-        } else {
-          logger.error(
-            { kind, consecutive },
-            'ThingSpace rejected the login; the next attempt waits at least one collection interval',
-          );
-        }
+        logger.error({ kind, consecutive }, message);
       },
+      onLoginUnanswered: (consecutive, blocked, message) =>
+        logger.error({ kind: 'session_login', consecutive, blocked }, message),
       onLoginSucceeded: () => this.live.loginSucceeded(),
       onBlocked: (blocked) => this.live.setLoginBlocked(blocked),
     });

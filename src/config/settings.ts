@@ -244,7 +244,7 @@ export const SETTINGS = {
     env: 'THINGSPACE_MAX_LOGIN_FAILURES',
     default: '3',
     meaning:
-      'Consecutive rejected logins after which the exporter stops logging in until restarted or the credentials change (ThingSpace locks the user at five).',
+      'Failed logins in a row (rejected, or sent without an answer) after which the exporter stops logging in until the credentials change or the count is cleared: a restart without --storage.path, state.json removed with it (ThingSpace locks the user at five).',
     parse: integer(1, 4),
   }),
   apis: spec({

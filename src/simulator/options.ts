@@ -224,6 +224,21 @@ function campaignApiOrNone(raw: string): CampaignApi | null {
   return api;
 }
 
+export const LOGIN_LOST_ANSWERS = ['504', 'close'] as const;
+export type LoginLostAnswer = (typeof LOGIN_LOST_ANSWERS)[number];
+
+function loginLostAnswer(raw: string): LoginLostAnswer | null {
+  if (raw === '' || raw === 'none') return null;
+  const lost = LOGIN_LOST_ANSWERS.find((l) => l === raw);
+  if (lost === undefined) throw new Error(`expected 504, close or none, got "${raw}"`);
+  return lost;
+}
+
+function loginFixedStatus(raw: string): number | null {
+  if (raw === '' || raw === 'none') return null;
+  return integer(300, 599)(raw);
+}
+
 export const V3_LISTING_PATHS = ['sdk', 'docs', 'both'] as const;
 export type V3ListingPath = (typeof V3_LISTING_PATHS)[number];
 
@@ -623,6 +638,28 @@ export const FAULT_FLAGS = [
     parse: rate,
     show,
     json: 'number',
+  }),
+  fault({
+    flag: '--login-lost-answer',
+    key: 'loginLostAnswer',
+    value: '<504|close|none>',
+    default: null as LoginLostAnswer | null,
+    description:
+      'Every session login is checked (and counted, as ThingSpace counts it), then its answer lost: a 504, or the connection closed.',
+    parse: loginLostAnswer,
+    show,
+    json: 'text',
+  }),
+  fault({
+    flag: '--login-fixed-status',
+    key: 'loginFixedStatus',
+    value: '<300..599|none>',
+    default: null as number | null,
+    description:
+      'Every session login is answered with this status and an HTML page, without being checked (a wrong URL, a proxy).',
+    parse: loginFixedStatus,
+    show,
+    json: 'text',
   }),
   fault({
     flag: '--bearer-ttl-seconds',

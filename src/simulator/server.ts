@@ -76,6 +76,31 @@ async function sendPage(res: ServerResponse, body: readonly BodyPart[]): Promise
   res.end();
 }
 
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  301: 'Moved Permanently',
+  302: 'Found',
+  307: 'Temporary Redirect',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  415: 'Unsupported Media Type',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Time-out',
+};
+
+/** The kind of page a proxy, a load balancer or a web server answers with: HTML, not ThingSpace's JSON. */
+function sendHtml(res: ServerResponse, status: number): void {
+  const title = `${status} ${STATUS_TEXT[status] ?? 'Error'}`;
+  const text = `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n</body>\r\n</html>\r\n`;
+  res.writeHead(status, {
+    'Content-Type': 'text/html',
+    'Content-Length': Buffer.byteLength(text),
+    ...(status >= 300 && status < 400 ? { Location: '/login/' } : {}),
+  });
+  res.end(text);
+}
+
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -330,10 +355,20 @@ export function createRequestHandler(
     sendJson(res, answer.status, answer.body, answer.headers);
   }
 
-  async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * The session login. `loginFixedStatus` stands for something in front of ThingSpace that answers before
+   * any check (a wrong URL, a proxy or WAF); `loginLostAnswer` for a gateway that lets the credential check
+   * happen (and count) and then loses its answer. Returns what happened when no status code was written.
+   */
+  async function login(req: IncomingMessage, res: ServerResponse): Promise<Outcome | null> {
     if (req.method !== 'POST') throw methodNotAllowed('POST');
     const text = await readBody(req);
     throttleWindow(res);
+    const fixed = sim.faults.settings.loginFixedStatus;
+    if (fixed !== null) {
+      sendHtml(res, fixed);
+      return null;
+    }
     const bearer = sim.auth.checkBearer(header(req, 'authorization'));
     if (bearer !== 'ok') throw gatewayFault(bearer);
     if (sim.faults.drawTokenError()) {
@@ -351,7 +386,18 @@ export function createRequestHandler(
         }),
     );
     const answer = sim.auth.login(body);
-    sendJson(res, answer.status, answer.body, answer.headers);
+    switch (sim.faults.settings.loginLostAnswer) {
+      case '504':
+        sendHtml(res, 504);
+        return null;
+      case 'close':
+        // The connection ends after the request was read and checked, without a byte of answer.
+        req.socket.destroy();
+        return 'closed';
+      case null:
+        sendJson(res, answer.status, answer.body, answer.headers);
+        return null;
+    }
   }
 
   /** Returns what happened when no status code was written. */
@@ -507,7 +553,11 @@ export function createRequestHandler(
         await token(req, res);
       } else if (path === '/api/m2m/v1/session/login') {
         endpoint = 'session_login';
-        await login(req, res);
+        const outcome = await login(req, res);
+        if (outcome !== null) {
+          count(endpoint, outcome);
+          return;
+        }
       } else if (path.startsWith(REPORTS_PREFIX)) {
         endpoint = 'reports';
         const segments = path.slice(REPORTS_PREFIX.length).split('/');

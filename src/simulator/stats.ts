@@ -4,7 +4,7 @@ import { ENDPOINTS, type Endpoint } from '../thingspace/errors.js';
 
 export type { Endpoint };
 /** An HTTP status code, or what happened instead of an answer. */
-export type Outcome = number | 'reset' | 'hang' | 'aborted';
+export type Outcome = number | 'reset' | 'closed' | 'hang' | 'aborted';
 
 export class RequestStats {
   private counts = new Map<Endpoint, Map<string, number>>();

@@ -1,6 +1,6 @@
 /**
- * The lockout memory: for each ThingSpace user, how many logins were rejected in a row, when the last one
- * was, and which credentials were rejected. The rules that use it live in the authenticator; this module
+ * The lockout memory: for each ThingSpace user, how many logins failed in a row (rejected, or sent and never
+ * answered, which ThingSpace may have counted), when the last one was, and which credentials failed. The rules that use it live in the authenticator; this module
  * keeps the records, fingerprints the credentials and, with --storage.path, persists them in the state
  * store's `lockout` section so that restarts and user switches never give a wrong password fresh attempts.
  *
@@ -8,9 +8,9 @@
  * per-store salt, and the credentials are fingerprinted with scrypt under the same salt, so that a copy of the
  * file does not allow a fast guessing attack on the password.
  *
- * Every login attempt is written down before it is sent, counted as if it were going to be rejected, and
- * corrected when the answer comes: a process killed while waiting for the answer (a liveness probe, an
- * OOM kill) restarts having counted it. If that record cannot be written, the login is not sent.
+ * Every session login is written down before it is sent, as a login without an answer, and corrected when
+ * the answer comes: a process killed while waiting for it (a liveness probe, an OOM kill) restarts having
+ * counted it, exactly as when the answer is lost. If that record cannot be written, the login is not sent.
  */
 import { createHmac, randomBytes, scrypt, type ScryptOptions } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.js';
@@ -45,21 +45,33 @@ export interface LoginIdentity {
 }
 
 export interface LockoutRecord {
-  /** Logins of this user rejected in a row (an oauth_token rejection counts too). */
+  /** Logins of this user that failed in a row, rejected or unanswered (an oauth_token rejection counts too). */
   readonly failures: number;
-  /** Fingerprint of the credentials last rejected. */
+  /** How many of those were sent and never answered: ThingSpace may or may not have counted them. */
+  readonly unanswered: number;
+  /** Fingerprint of the credentials last tried. */
   readonly credentials: string;
-  /** When the last rejection happened: wall time, the only kind that means something after a restart. */
-  readonly lastRejectionWallMs: number;
+  /** When the last failure happened: wall time, the only kind that means something after a restart. */
+  readonly lastFailureWallMs: number;
   /** The same moment on this process's monotonic clock, for measuring the backoff. */
-  readonly lastRejectionMonoMs: number;
+  readonly lastFailureMonoMs: number;
 }
 
-/** One login request, recorded as a failure before it is sent; exactly one of the three ends it. */
+/** Failures that were rejections, the rest of `failures`. */
+export function rejections(record: LockoutRecord): number {
+  return record.failures - record.unanswered;
+}
+
+/** One login request; exactly one of the four ends it. */
 export interface LoginAttempt {
   /** ThingSpace refused the credentials: the failure stands, timed now. */
   rejected(): LockoutRecord;
-  /** No verdict on the credentials (a transient error, a bearer token only): as if never sent. */
+  /**
+   * Sent, but no verdict came back (a timeout, a 5xx, a connection closed, an answer that may be ThingSpace's
+   * refusal): ThingSpace may have counted it, so it counts here too, timed now.
+   */
+  unanswered(): LockoutRecord;
+  /** Known not to have been judged (never sent, a bearer token only, an answer from in front of ThingSpace). */
   notRejected(): void;
   /** A complete login: the user's count starts again from zero. */
   accepted(): void;
@@ -72,7 +84,10 @@ export class LockoutPersistError extends Error {
 
 interface PersistedRecord {
   failures: number;
+  /** Absent in files written before lost answers were told apart: then every failure was a rejection. */
+  unanswered?: number;
   credentials: string;
+  /** The last failure of either kind (named when only rejections were counted). */
   lastRejectionAt: string;
 }
 
@@ -106,10 +121,14 @@ function parseSection(raw: unknown): PersistedSection | string {
   if (!isRecord(raw.users)) return 'has no users object';
   for (const [user, record] of Object.entries(raw.users)) {
     if (!HEX_KEY.test(user) || !isRecord(record)) return 'has an unreadable user record';
-    const { failures, credentials, lastRejectionAt } = record;
+    const { failures, unanswered, credentials, lastRejectionAt } = record;
     if (
       !Number.isSafeInteger(failures) ||
       (failures as number) < 1 ||
+      (unanswered !== undefined &&
+        (!Number.isSafeInteger(unanswered) ||
+          (unanswered as number) < 0 ||
+          (unanswered as number) > (failures as number))) ||
       typeof credentials !== 'string' ||
       !HEX_KEY.test(credentials) ||
       typeof lastRejectionAt !== 'string' ||
@@ -180,9 +199,10 @@ export class LockoutMemory {
       const elapsed = Math.max(0, wallNow - wall);
       this.records.set(user, {
         failures: record.failures,
+        unanswered: record.unanswered ?? 0,
         credentials: record.credentials,
-        lastRejectionWallMs: wall,
-        lastRejectionMonoMs: monoNow - elapsed,
+        lastFailureWallMs: wall,
+        lastFailureMonoMs: monoNow - elapsed,
       });
     }
   }
@@ -219,23 +239,30 @@ export class LockoutMemory {
     return this.records.get(user);
   }
 
-  /** Records the attempt as a failure, on disk when persistent, before the caller sends it. */
-  async begin(identity: LoginIdentity): Promise<LoginAttempt> {
+  /**
+   * Starts an attempt. With `recordFirst` (a session login, which can lock the user) it is recorded as a
+   * login without an answer, on disk when persistent, before the caller sends it; an oauth_token request
+   * (client credentials, which cannot lock the user) is recorded only if it is rejected.
+   */
+  async begin(identity: LoginIdentity, recordFirst = true): Promise<LoginAttempt> {
     if (this.pending) throw new Error('a login attempt is already in progress');
     const previous = this.records.get(identity.user);
-    const record = (): LockoutRecord => ({
+    const record = (unanswered: boolean): LockoutRecord => ({
       failures: (previous?.failures ?? 0) + 1,
+      unanswered: (previous?.unanswered ?? 0) + (unanswered ? 1 : 0),
       credentials: identity.credentials,
-      lastRejectionWallMs: this.clock.wallMs(),
-      lastRejectionMonoMs: this.clock.monotonicMs(),
+      lastFailureWallMs: this.clock.wallMs(),
+      lastFailureMonoMs: this.clock.monotonicMs(),
     });
-    const pending = { user: identity.user, record: record() };
-    this.pending = pending;
-    try {
-      await this.save(true);
-    } catch (error) {
-      this.pending = undefined;
-      throw new LockoutPersistError((error as Error).message);
+    const pending = { user: identity.user, record: record(true) };
+    if (recordFirst) {
+      this.pending = pending;
+      try {
+        await this.save(true);
+      } catch (error) {
+        this.pending = undefined;
+        throw new LockoutPersistError((error as Error).message);
+      }
     }
     let ended = false;
     const end = (apply: () => void) => {
@@ -245,12 +272,14 @@ export class LockoutMemory {
       apply();
       void this.save(false);
     };
+    const failed = (unanswered: boolean): LockoutRecord => {
+      const confirmed = record(unanswered);
+      end(() => this.records.set(identity.user, confirmed));
+      return confirmed;
+    };
     return {
-      rejected: () => {
-        const confirmed = record();
-        end(() => this.records.set(identity.user, confirmed));
-        return confirmed;
-      },
+      rejected: () => failed(false),
+      unanswered: () => failed(true),
       notRejected: () => end(() => undefined),
       accepted: () => end(() => this.records.delete(identity.user)),
     };
@@ -264,8 +293,9 @@ export class LockoutMemory {
     for (const [user, record] of records) {
       users[user] = {
         failures: record.failures,
+        unanswered: record.unanswered,
         credentials: record.credentials,
-        lastRejectionAt: new Date(record.lastRejectionWallMs).toISOString(),
+        lastRejectionAt: new Date(record.lastFailureWallMs).toISOString(),
       };
     }
     this.section.set({

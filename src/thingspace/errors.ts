@@ -40,6 +40,11 @@ export class ThingSpaceError extends Error {
     readonly httpStatus?: number,
     /** Seconds the server asked us to wait (Retry-After). */
     readonly retryAfterSeconds?: number,
+    /**
+     * The request was certainly not sent: it failed while connecting (see `failedBeforeSending` in http.ts)
+     * or never left the exporter (the throttle gate's own limit). False when it may have reached ThingSpace.
+     */
+    readonly notSent = false,
   ) {
     super(message);
   }
@@ -98,4 +103,14 @@ export function isGatewayFault(status: number, body: ErrorBody): boolean {
 /** Session expiry arrives with varying HTTP statuses; only the code is reliable. */
 export function isSessionRejection(body: ErrorBody): boolean {
   return body.code?.includes('SessionToken') ?? false;
+}
+
+/**
+ * Whether a failed request may have reached ThingSpace. Only a failure known to have happened before the
+ * request was written says no; a timeout, a reset or a connection closed after writing (also on a reused
+ * keep-alive connection), an answer of any kind, or an error we cannot place all say it may have. A session
+ * login that may have reached ThingSpace may have been counted as a failed login.
+ */
+export function mayHaveReachedThingSpace(error: unknown): boolean {
+  return !(error instanceof ThingSpaceError && error.notSent);
 }

@@ -168,6 +168,10 @@ export class ThrottleGate {
     return new ThingSpaceError(
       'throttled',
       `the collection's time budget runs out before ThingSpace may be asked again (${Math.ceil(waitMs / 1000)}s to wait)`,
+      undefined,
+      undefined,
+      undefined,
+      true, // never sent: a login refused here cannot have been counted
     );
   }
 }

@@ -18,6 +18,8 @@ export interface HttpResponse {
   /** Parsed JSON, or undefined when the body was empty or (for an error status) not JSON. */
   body: unknown;
   retryAfterSeconds?: number;
+  /** The URL requested, for messages about answers that are not ThingSpace's. */
+  url?: string;
 }
 
 export type RequestObserver = (endpoint: Endpoint, code: string, seconds: number) => void;
@@ -39,6 +41,23 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_BODY_TIMEOUT',
   'ETIMEDOUT',
 ]);
+
+/**
+ * Failures that happen while connecting, before a byte of the request is written: a refused connection, a
+ * name that does not resolve, a connect timeout, a proxy refusing the tunnel (PROXY_<status>, dispatcher.ts),
+ * a TLS handshake or certificate failure. Every other failure may come after the request was written.
+ */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+const NOT_SENT_PATTERN = /^(ERR_TLS_|ERR_SSL_|PROXY_|UNABLE_TO_)|CERT/;
+
+export function failedBeforeSending(code: string | undefined): boolean {
+  return code !== undefined && (NOT_SENT_CODES.has(code) || NOT_SENT_PATTERN.test(code));
+}
 
 /** Retry-After is whole seconds or an HTTP date; anything else is ignored, leaving the backoff in charge. */
 export function parseRetryAfter(
@@ -86,10 +105,25 @@ async function readCapped(
 function networkError(error: unknown, timedOut: boolean, timeoutMs: number): ThingSpaceError {
   if (error instanceof ThingSpaceError) return error;
   const code = (error as { code?: string }).code;
+  const notSent = failedBeforeSending(code);
   if (timedOut || (code !== undefined && TIMEOUT_CODES.has(code))) {
-    return new ThingSpaceError('timeout', `no complete answer within ${timeoutMs} ms`);
+    return new ThingSpaceError(
+      'timeout',
+      `no complete answer within ${timeoutMs} ms`,
+      undefined,
+      undefined,
+      undefined,
+      notSent,
+    );
   }
-  return new ThingSpaceError('http', `network error (${code ?? (error as Error).name})`);
+  return new ThingSpaceError(
+    'http',
+    `network error (${code ?? (error as Error).name})`,
+    undefined,
+    undefined,
+    undefined,
+    notSent,
+  );
 }
 
 export function createSend(options: HttpOptions): Send {
@@ -99,6 +133,7 @@ export function createSend(options: HttpOptions): Send {
 
   return async function send(req) {
     const started = performance.now();
+    const url = base + req.path;
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -109,7 +144,7 @@ export function createSend(options: HttpOptions): Send {
     // large or was not JSON is an error, whatever status preceded it.
     let code = 'error';
     try {
-      const res = await request(base + req.path, {
+      const res = await request(url, {
         dispatcher,
         method: req.method,
         headers: req.headers,
@@ -124,9 +159,16 @@ export function createSend(options: HttpOptions): Send {
         throw new ThingSpaceError(
           'oversize',
           `response body of ${declared} bytes is over the ${maxBodyBytes}-byte limit`,
+          undefined,
+          res.statusCode,
         );
       }
-      const raw = await readCapped(res.body, maxBodyBytes, declared);
+      const raw = await readCapped(res.body, maxBodyBytes, declared).catch((error: unknown) => {
+        if (error instanceof ThingSpaceError && error.httpStatus === undefined) {
+          throw new ThingSpaceError(error.kind, error.message, undefined, res.statusCode);
+        }
+        throw error;
+      });
       const retryAfterSeconds = parseRetryAfter(res.headers['retry-after'], now());
       let body: unknown;
       if (raw.length > 0) {
@@ -144,7 +186,7 @@ export function createSend(options: HttpOptions): Send {
         }
       }
       code = String(res.statusCode);
-      return { status: res.statusCode, body, retryAfterSeconds };
+      return { status: res.statusCode, body, retryAfterSeconds, url };
     } catch (error) {
       throw networkError(error, timedOut, timeoutMs);
     } finally {

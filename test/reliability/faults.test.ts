@@ -746,21 +746,36 @@ describe('SIGTERM in the middle of a collection: exit 0 within 5 s', () => {
   });
 });
 
-test('the token and login endpoints answering 500 now and then: retried, never a rejected login', async () => {
+// A 500 to the session login may come after ThingSpace's credential check (issue 16): it is not sent again,
+// and it counts as a login without an answer until a login gets through. Token requests (client credentials)
+// are retried like any 5xx.
+test('the token and login endpoints answering 500 now and then: token requests retried, a login not resent, never a rejected login', async () => {
   const { sim, exporter, accounts, truth } = await startPair(
     [...DATA, '--token-error-rate', '0.6', '--latency-ms', '20'],
-    ['--collector.max-retries=10'],
+    ['--collector.max-retries=10', '--collector.interval=1s', '--thingspace.max-login-failures=4'],
   );
   // make it log in several times over
   for (let i = 0; i < 3; i++) {
     await until(async () => count(await simStats(sim), 'reports', '200') >= 12 * (i + 1), 'paging');
     await sim.post('/_sim/expire?tokens=all');
   }
-  await firstCollection(sim, exporter);
-  const stats = await simStats(sim);
-  expect(count(stats, 'oauth_token', '500') + count(stats, 'session_login', '500')).toBeGreaterThan(
-    0,
+  await sim.setFaults({ tokenErrorRate: 0 });
+  // the collection after a lost login answer may still be inside its back-off: wait for a clean one
+  await until(
+    async () => (await waitForFreshCollection(exporter)).failed === 0,
+    'a collection without failures',
+    30_000,
   );
+  const stats = await simStats(sim);
+  const lost = logLines(exporter).filter((l) => String(l.msg).includes('login got no answer'));
+  reportFigures(`fault: ${expect.getState().currentTestName}`, {
+    oauthToken: stats.requests.oauth_token,
+    sessionLogin: stats.requests.session_login,
+    lostLoginLines: lost.length,
+  });
+  expect(count(stats, 'oauth_token', '500')).toBeGreaterThan(0);
+  // every login answered 500 was said as such in the log, once
+  expect(lost).toHaveLength(count(stats, 'session_login', '500'));
   expect(stats.login.consecutiveFailures).toBe(0);
   const samples = await scrape(exporter);
   expectAllExact(samples, truth, accounts);

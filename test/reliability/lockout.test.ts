@@ -394,3 +394,151 @@ describe('restarts with --storage.path', () => {
     );
   });
 });
+
+/**
+ * Paths on which ThingSpace's answer to a login never reaches the exporter, or never came from ThingSpace's
+ * credential check: six `--once` runs with --storage.path, as a crash loop or a CronJob would make them.
+ * A login answered 504 after the check, or whose connection closed, may have been counted by ThingSpace:
+ * the exporter must count it too (one login per run at most, none after the limit). A login answered 404
+ * by something in front of ThingSpace was never checked: it must count nothing, so that fixing the path
+ * is enough.
+ */
+describe('lost login answers and answers that are no verdict, --once runs with --storage.path', () => {
+  const WRONG = { ...SIMULATOR_ENV, THINGSPACE_PASSWORD: 'wrong-password-1' };
+
+  async function simulator(faults: string[]) {
+    const sim = await startSimulatorProcess(['--tick', '0', ...DATA, ...faults]);
+    const truth = await sim.truth();
+    return { sim, accounts: Object.keys(truth.accounts) };
+  }
+
+  interface Run {
+    code: number | null;
+    /** The first message of the collection's auth or config failures. */
+    failure?: string;
+    lines: Record<string, unknown>[];
+  }
+
+  /** One `--once` run; it starts once the previous run's login back-off (one interval) is over. */
+  async function onceRun(
+    sim: { url: string },
+    accounts: string[],
+    env: Record<string, string>,
+    storage: string,
+  ): Promise<Run> {
+    await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS + 100));
+    const p = startProcess(
+      EXPORTER_BIN,
+      [
+        `--thingspace.base-url=${sim.url}`,
+        `--thingspace.accounts=${accounts.join(',')}`,
+        '--collector.interval=1s',
+        `--storage.path=${storage}`,
+        '--once',
+      ],
+      env,
+    );
+    const code = await p.exited;
+    const lines = logLines(p);
+    const finished = lines.find((l) => l.msg === 'collection finished');
+    const failures = finished?.failures as Record<string, { message: string }> | undefined;
+    return { code, failure: failures?.auth?.message ?? failures?.config?.message, lines };
+  }
+
+  const lockoutUsers = (storage: string) =>
+    Object.values(
+      (
+        JSON.parse(readFileSync(join(storage, STATE_FILE), 'utf8')) as {
+          sections: { lockout: { users: Record<string, Record<string, unknown>> } };
+        }
+      ).sections.lockout.users,
+    );
+
+  describe.each([
+    { lost: '504', outcome: '504' },
+    { lost: 'close', outcome: 'closed' },
+  ])('every login answer lost ($lost) with a wrong password', ({ lost, outcome }) => {
+    test('six runs: each login sent once, ThingSpace counts three failures and never locks', async () => {
+      const storage = join(dir, 'state');
+      const { sim, accounts } = await simulator(['--login-lost-answer', lost]);
+      const runs: Run[] = [];
+      for (let i = 0; i < 6; i++) runs.push(await onceRun(sim, accounts, WRONG, storage));
+      const stats = await simStats(sim);
+      reportFigures(`lockout: six --once runs, login answers lost (${lost})`, {
+        loginsSent: countAll(stats, 'session_login'),
+        simulatorLogin: stats.login,
+        failures: runs.map((r) => r.failure),
+      });
+      expect(stats.login.locked).toBe(false);
+      expect(stats.login.failedTotal).toBe(3);
+      expect(count(stats, 'session_login', outcome)).toBe(3);
+      expect(countAll(stats, 'session_login')).toBe(3);
+      for (const run of runs) expect(run.code).toBe(1);
+      // each lost answer is said as such, once, in the log of the run that met it; the third also blocks
+      const said = (run: Run, text: string) =>
+        run.lines.filter((l) => l.level === 'error' && String(l.msg).includes(text));
+      for (const run of runs.slice(0, 2)) expect(said(run, 'login got no answer')).toHaveLength(1);
+      expect(said(runs[2]!, '3 logins without an answer')).toHaveLength(1);
+      expect(runs.at(-1)!.failure).toMatch(
+        /^login blocked after 3 logins without an answer \(ThingSpace may have counted them\).*check the network path.*remove .*state\.json/,
+      );
+      expect(lockoutUsers(storage)).toEqual([
+        expect.objectContaining({ failures: 3, unanswered: 3 }),
+      ]);
+    });
+  });
+
+  test('lost answers with the right password: counted, but the next login that gets through clears them', async () => {
+    const storage = join(dir, 'state');
+    const { sim, accounts } = await simulator(['--login-lost-answer', '504']);
+    for (let i = 0; i < 2; i++) {
+      expect((await onceRun(sim, accounts, SIMULATOR_ENV, storage)).code).toBe(1);
+    }
+    expect(lockoutUsers(storage)).toEqual([
+      expect.objectContaining({ failures: 2, unanswered: 2 }),
+    ]);
+    await sim.setFaults({ loginLostAnswer: null });
+    expect((await onceRun(sim, accounts, SIMULATOR_ENV, storage)).code).toBe(0);
+    expect(lockoutUsers(storage)).toEqual([]);
+
+    // two more lost answers start from zero again: not blocked, the next run gets through
+    await sim.setFaults({ loginLostAnswer: '504' });
+    for (let i = 0; i < 2; i++) {
+      const run = await onceRun(sim, accounts, SIMULATOR_ENV, storage);
+      expect(run.failure).not.toMatch(/blocked/);
+    }
+    await sim.setFaults({ loginLostAnswer: null });
+    expect((await onceRun(sim, accounts, SIMULATOR_ENV, storage)).code).toBe(0);
+    const stats = await simStats(sim);
+    expect(stats.login).toMatchObject({ failedTotal: 0, locked: false });
+    expect(countAll(stats, 'session_login')).toBe(6);
+  });
+
+  test('the right password behind a login URL answering 404: six runs count nothing, the fixed path logs in', async () => {
+    const storage = join(dir, 'state');
+    const { sim, accounts } = await simulator(['--login-fixed-status', '404']);
+    const runs: Run[] = [];
+    for (let i = 0; i < 6; i++) runs.push(await onceRun(sim, accounts, SIMULATOR_ENV, storage));
+    const before = await simStats(sim);
+    reportFigures('lockout: six --once runs, the login answering 404', {
+      loginsSent: countAll(before, 'session_login'),
+      failures: runs.map((r) => r.failure),
+      lockout: lockoutUsers(storage),
+    });
+    expect(count(before, 'session_login', '404')).toBe(6);
+    for (const run of runs) {
+      expect(run.code).toBe(1);
+      expect(run.failure).toMatch(
+        `session_login: ${sim.url}/api/m2m/v1/session/login answered HTTP 404, which is not ThingSpace's answer to a login: check --thingspace.base-url and any proxy`,
+      );
+    }
+    expect(lockoutUsers(storage)).toEqual([]);
+
+    await sim.setFaults({ loginFixedStatus: null });
+    const fixed = await onceRun(sim, accounts, SIMULATOR_ENV, storage);
+    expect(fixed.code).toBe(0);
+    const stats = await simStats(sim);
+    expect(count(stats, 'session_login', '200')).toBe(1);
+    expect(stats.login).toMatchObject({ failedTotal: 0, locked: false });
+  });
+});

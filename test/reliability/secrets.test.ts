@@ -283,9 +283,30 @@ describe('serving', () => {
       ),
       SECRETS,
     );
-    for (const tokensToExpire of ['bearer', 'session', 'all']) {
+    // Each expiry is renewed before the next: a login answered 500 is not resent but waits one interval,
+    // and collections fail as throttled, so two expiries could otherwise share one renewal.
+    const renewed = (bearers: number, sessions: number) =>
+      until(
+        async () => {
+          const now = await simStats(sim!);
+          return (
+            count(now, 'oauth_token', '200') >= bearers &&
+            count(now, 'session_login', '200') >= sessions
+          );
+        },
+        `${bearers} bearer tokens and ${sessions} sessions`,
+        30_000,
+        200,
+      );
+    await renewed(1, 1);
+    for (const [tokensToExpire, bearers, sessions] of [
+      ['bearer', 2, 1],
+      ['session', 2, 2],
+      ['all', 3, 3],
+    ] as const) {
       await waitForFreshCollection(exporter);
       await sim!.post(`/_sim/expire?tokens=${tokensToExpire}`);
+      await renewed(bearers, sessions);
     }
     await waitForFreshCollection(exporter);
     // The time budget of a collection is the interval (1 s) and a 429 shuts the throttle gate for at least

@@ -116,6 +116,75 @@ describe('simulator credentials', () => {
     expect(stats.login).toEqual({ consecutiveFailures: 5, failedTotal: 5, locked: true });
   });
 
+  test('a lost login answer (504 or closed) comes after the check: failures counted, the fifth locks', async () => {
+    const bearer = json<Token>(await getToken(sim.url)).access_token;
+    sim.setFaults({ loginLostAnswer: '504' });
+    for (let i = 0; i < 3; i += 1) {
+      const lost = await login(sim.url, bearer, 'demo-user', 'wrong');
+      expect(lost.status).toBe(504);
+      expect(lost.headers['content-type']).toBe('text/html');
+    }
+    sim.setFaults({ loginLostAnswer: 'close' });
+    for (let i = 0; i < 2; i += 1) {
+      await expect(login(sim.url, bearer, 'demo-user', 'wrong')).rejects.toThrow();
+    }
+    const stats = await control<{ login: unknown; requests: Record<string, unknown> }>(
+      sim,
+      'stats',
+    );
+    expect(stats.login).toEqual({ consecutiveFailures: 5, failedTotal: 5, locked: true });
+    expect(stats.requests.session_login).toEqual({ '504': 3, closed: 2 });
+  });
+
+  test('a lost answer to the right password still opened a session and reset the count', async () => {
+    const bearer = json<Token>(await getToken(sim.url)).access_token;
+    expect((await login(sim.url, bearer, 'demo-user', 'wrong')).status).toBe(400);
+    sim.setFaults({ loginLostAnswer: '504' });
+    expect((await login(sim.url, bearer)).status).toBe(504);
+    const stats = await control<{ login: unknown }>(sim, 'stats');
+    expect(stats.login).toEqual({ consecutiveFailures: 0, failedTotal: 1, locked: false });
+  });
+
+  test('a fixed login status is answered before any check: nothing counted', async () => {
+    await control(sim, 'faults', 'PUT', { loginFixedStatus: '404' });
+    for (let i = 0; i < 6; i += 1) {
+      const answer = await login(sim.url, 'no-bearer-at-all', 'demo-user', 'wrong');
+      expect(answer.status).toBe(404);
+      expect(answer.text).toContain('<title>404 Not Found</title>');
+    }
+    await control(sim, 'faults', 'PUT', { loginFixedStatus: '302' });
+    const moved = await login(sim.url, 'x');
+    expect(moved.status).toBe(302);
+    expect(moved.headers.location).toBe('/login/');
+    const stats = await control<{ login: unknown }>(sim, 'stats');
+    expect(stats.login).toEqual({ consecutiveFailures: 0, failedTotal: 0, locked: false });
+  });
+
+  test('the login faults are set through /_sim/faults as strings or null', async () => {
+    for (const [change, expected] of [
+      [{ loginFixedStatus: '404' }, { loginFixedStatus: 404 }],
+      [{ loginFixedStatus: null }, { loginFixedStatus: null }],
+      [{ loginLostAnswer: 'close' }, { loginLostAnswer: 'close' }],
+      [{ loginLostAnswer: null }, { loginLostAnswer: null }],
+    ] as const) {
+      const answer = await http(`${sim.url}/_sim/faults`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(change),
+      });
+      expect(answer.status).toBe(200);
+      expect(json(answer)).toMatchObject(expected);
+    }
+    for (const bad of [{ loginFixedStatus: '200' }, { loginLostAnswer: '502' }]) {
+      const answer = await http(`${sim.url}/_sim/faults`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(bad),
+      });
+      expect(answer.status).toBe(400);
+    }
+  });
+
   test('a successful login resets the count of consecutive failures', async () => {
     const bearer = json<Token>(await getToken(sim.url)).access_token;
     for (let i = 0; i < 4; i += 1) await login(sim.url, bearer, 'demo-user', 'wrong');

@@ -5,9 +5,20 @@ import { join } from 'node:path';
 import { ConfigError } from '../../src/config/settings.js';
 import type { Clock as AuthClock } from '../../src/clock.js';
 import { STATE_FILE, StateStore } from '../../src/storage/store.js';
-import { Authenticator, type LoginKind, type Tokens } from '../../src/thingspace/auth.js';
-import { ThingSpaceError } from '../../src/thingspace/errors.js';
-import type { Send } from '../../src/thingspace/http.js';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Agent } from 'undici';
+import { LockoutMemory } from '../../src/storage/lockout.js';
+import {
+  Authenticator,
+  describeFailures,
+  judgeLoginAnswer,
+  type LoginKind,
+  type Tokens,
+} from '../../src/thingspace/auth.js';
+import { ThingSpaceClient } from '../../src/thingspace/client.js';
+import { mayHaveReachedThingSpace, ThingSpaceError } from '../../src/thingspace/errors.js';
+import { createSend, failedBeforeSending, type Send } from '../../src/thingspace/http.js';
 import {
   BEARER_FAULT,
   deferred,
@@ -22,6 +33,18 @@ import {
 } from './fake-send.js';
 
 const MINUTE = 60_000;
+
+/** What http.ts makes of a refused connection: certainly never sent. */
+function refused(): ThingSpaceError {
+  return new ThingSpaceError(
+    'http',
+    'network error (ECONNREFUSED)',
+    undefined,
+    undefined,
+    undefined,
+    true,
+  );
+}
 const HOUR = 60 * MINUTE;
 const BACKOFF_MS = 5 * MINUTE;
 
@@ -53,6 +76,9 @@ interface Setup {
   creds: { clientId: string; clientSecret: string; username: string; password: string };
   secrets: string[];
   rejections: { kind: LoginKind; consecutive: number; blocked: boolean }[];
+  /** Session logins sent that got no verdict, and the log lines of failures of both kinds. */
+  lost: { consecutive: number; blocked: boolean }[];
+  lines: string[];
   blockedCalls: boolean[];
   successes: () => number;
 }
@@ -78,6 +104,8 @@ function setup(options: SetupOptions = {}): Setup {
   if (options.wrongPassword) creds.password = 'pw-wrong-1';
   const secrets: string[] = [];
   const rejections: Setup['rejections'] = [];
+  const lost: Setup['lost'] = [];
+  const lines: string[] = [];
   const blockedCalls: boolean[] = [];
   let successes = 0;
   const auth = new Authenticator({
@@ -89,8 +117,14 @@ function setup(options: SetupOptions = {}): Setup {
     maxLoginFailures: options.maxLoginFailures ?? 3,
     store: options.store,
     onSecret: (value) => secrets.push(value),
-    onLoginRejected: (kind, consecutive, blocked) =>
-      rejections.push({ kind, consecutive, blocked }),
+    onLoginRejected: (kind, consecutive, blocked, line) => {
+      rejections.push({ kind, consecutive, blocked });
+      lines.push(line);
+    },
+    onLoginUnanswered: (consecutive, blocked, line) => {
+      lost.push({ consecutive, blocked });
+      lines.push(line);
+    },
     onLoginSucceeded: () => successes++,
     onBlocked: (blocked) => blockedCalls.push(blocked),
   });
@@ -102,6 +136,8 @@ function setup(options: SetupOptions = {}): Setup {
     creds,
     secrets,
     rejections,
+    lost,
+    lines,
     blockedCalls,
     successes: () => successes,
   };
@@ -277,13 +313,18 @@ describe('Authenticator: token life cycle', () => {
     for (const r of results) expect(r).toEqual(results[0]);
   });
 
-  it('a transient 503 from session_login is retried and is not a rejected login', async () => {
-    const { fake, auth, rejections } = setup();
+  it('a 503 from session_login is not resent: ThingSpace may have counted it', async () => {
+    const { fake, auth, rejections, lost } = setup();
     fake.override.session_login = (_req, n) =>
       n <= 2 ? { status: 503, body: undefined } : undefined;
-    await auth.tokens();
-    expect(fake.count('session_login')).toBe(3);
+    const error = await authError(auth.tokens());
+    expect(error.kind).toBe('http');
+    expect(error.message).toMatch(
+      /^session_login answered HTTP 503: the session login got no answer/,
+    );
+    expect(fake.count('session_login')).toBe(1);
     expect(rejections).toEqual([]);
+    expect(lost).toEqual([{ consecutive: 1, blocked: false }]);
   });
 
   it('an oauth answer without access_token is a parse error', async () => {
@@ -329,12 +370,17 @@ describe('Authenticator: account-lockout protection', () => {
   it('a 401 from session_login that is not a gateway fault counts as a rejected login and is sent once', async () => {
     // Only the gateway's fault 9009xx says the bearer token was refused; anything else may be the user's
     // credentials, and each such request may count towards ThingSpace's five-failure lock.
-    const { fake, auth, rejections } = setup();
+    // Without ThingSpace's error body it is not known to be the credential check's: counted as a login
+    // without an answer, which blocks the same way.
+    const { fake, auth, lost } = setup();
     fake.override.session_login = () => ({ status: 401, body: undefined });
     const error = await authError(auth.tokens());
     expect(error.kind).toBe('auth');
+    expect(error.message).toMatch(
+      /^session_login answered HTTP 401 without ThingSpace's error body/,
+    );
     expect(fake.count('session_login')).toBe(1);
-    expect(rejections).toHaveLength(1);
+    expect(lost).toHaveLength(1);
   });
 
   it('after a rejected login, refuses to log in without any request until loginBackoffMs has passed', async () => {
@@ -833,15 +879,20 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     };
   const users = () => Object.values(stateFile().sections.lockout.users);
 
-  /** A new process over the same ThingSpace, the same credentials and the same directory. */
-  const restart = (previous: Setup, options: Omit<SetupOptions, 'after' | 'store'> = {}) =>
-    setup({ maxLoginFailures: 3, ...options, after: previous, store: load() });
+  /**
+   * A new process over the same ThingSpace, the same credentials and the same directory, once the previous
+   * one's writes have landed (as when it exits; one killed mid-write is the test of its own below).
+   */
+  const restart = async (previous: Setup, options: Omit<SetupOptions, 'after' | 'store'> = {}) => {
+    await Promise.all(stores.map((store) => store.close()));
+    return setup({ maxLoginFailures: 3, ...options, after: previous, store: load() });
+  };
 
   it('six restarts with the same wrong password, each trying at once: ThingSpace sees maxLoginFailures failures, never five', async () => {
     let run = setup({ wrongPassword: true, store: load() });
     const messages: string[] = [];
     for (let i = 0; i < 6; i++) {
-      if (i > 0) run = restart(run);
+      if (i > 0) run = await restart(run);
       for (let j = 0; j < 3; j++) messages.push((await authError(run.auth.tokens())).message);
       run.clock.advance(BACKOFF_MS);
     }
@@ -869,7 +920,7 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     const first = setup({ wrongPassword: true, store: load() });
     await authError(first.auth.tokens());
     first.clock.advance(MINUTE);
-    const second = restart(first);
+    const second = await restart(first);
     expect((await authError(second.auth.tokens())).message).toMatch(/another 240s/);
     second.clock.advance(BACKOFF_MS - MINUTE - 1);
     await authError(second.auth.tokens());
@@ -884,7 +935,7 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     await authError(first.auth.tokens());
     first.clock.advance(MINUTE);
     // the rejection now looks an hour in the future: waited for from now, once
-    const second = restart(first, { wallStep: -HOUR });
+    const second = await restart(first, { wallStep: -HOUR });
     second.clock.advance(BACKOFF_MS - 1);
     expect((await authError(second.auth.tokens())).message).toMatch(/not logging in/);
     second.clock.advance(1);
@@ -895,7 +946,7 @@ describe('Authenticator: lockout memory in --storage.path', () => {
   it('after a persisted block, new credentials get their one attempt and a success clears the user', async () => {
     let run = setup({ wrongPassword: true, store: load() });
     for (let i = 0; i < 4; i++) {
-      run = restart(run);
+      run = await restart(run);
       await authError(run.auth.tokens());
       run.clock.advance(BACKOFF_MS);
     }
@@ -956,25 +1007,32 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     await atThingSpace;
     expect(users()).toEqual([expect.objectContaining({ failures: 1 })]);
     // what a restarted process would do now: nothing until the backoff has passed
-    const reborn = restart(run);
+    const reborn = await restart(run);
     expect((await authError(reborn.auth.tokens())).message).toMatch(/not logging in/);
     release();
     await pending;
     expect(run.fake.count('session_login')).toBe(1);
   });
 
-  it('an attempt that got no verdict (5xx until the retries ran out) is taken back on disk', async () => {
+  it('a login answered 503 stays on disk as a login without an answer; one never sent is taken back', async () => {
     const store = load();
     const run = setup({ store });
     run.fake.override.session_login = () => ({ status: 503, body: undefined });
-    const error = await authError(run.auth.tokens());
-    expect(error.kind).toBe('http');
+    expect((await authError(run.auth.tokens())).kind).toBe('http');
     await store.close();
-    expect(users()).toEqual([]);
+    expect(users()).toEqual([expect.objectContaining({ failures: 1, unanswered: 1 })]);
     expect(run.rejections).toEqual([]);
+
+    const next = await restart(run);
+    next.clock.advance(BACKOFF_MS);
+    next.fake.override.session_login = () => refused();
+    expect((await authError(next.auth.tokens())).message).toBe('network error (ECONNREFUSED)');
+    expect(next.fake.count('session_login')).toBe(1 + 4);
+    await Promise.all(stores.map((s) => s.close()));
+    expect(users()).toEqual([expect.objectContaining({ failures: 1, unanswered: 1 })]);
   });
 
-  it('when the attempt cannot be written first, the login is not sent (kind config)', async () => {
+  it('when the attempt cannot be written first, the session login is not sent (kind config)', async () => {
     const store = load();
     const run = setup({ store });
     rmSync(dir, { recursive: true, force: true });
@@ -982,7 +1040,8 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     const error = await authError(run.auth.tokens());
     expect(error.kind).toBe('config');
     expect(error.message).toMatch(/not logging in: the attempt could not be recorded first/);
-    expect(run.fake.requests).toHaveLength(0);
+    // the bearer token (client credentials, which cannot lock the user) is not recorded first
+    expect(run.fake.requests.map((r) => r.endpoint)).toEqual(['oauth_token']);
   });
 
   it('a damaged state file: no login at all, across restarts, until the file is removed', async () => {
@@ -992,13 +1051,13 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     expect(error.kind).toBe('auth');
     expect(error.message).toMatch(/login blocked: .*state\.json is not valid JSON/);
     expect(run.blockedCalls).toEqual([true]);
-    run = restart(run);
+    run = await restart(run);
     await authError(run.auth.tokens());
     expect(run.fake.requests).toHaveLength(0);
     expect(stateFile().damaged).toBeDefined();
 
     rmSync(join(dir, STATE_FILE));
-    run = restart(run);
+    run = await restart(run);
     await run.auth.tokens();
     expect(run.fake.count('session_login')).toBe(1);
   });
@@ -1023,5 +1082,466 @@ describe('Authenticator: lockout memory in --storage.path', () => {
     await store.save();
     expect(stateFile().sections.lockout).toEqual(section);
     expect(run.fake.requests).toHaveLength(0);
+  });
+});
+
+describe('which failures may have reached ThingSpace', () => {
+  it.each([
+    ['ECONNREFUSED', false],
+    ['ENOTFOUND', false],
+    ['EAI_AGAIN', false],
+    ['UND_ERR_CONNECT_TIMEOUT', false],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', false],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', false],
+    ['CERT_HAS_EXPIRED', false],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', false],
+    ['SELF_SIGNED_CERT_IN_CHAIN', false],
+    ['ERR_SSL_WRONG_VERSION_NUMBER', false],
+    ['PROXY_407', false],
+    ['UND_ERR_SOCKET', true],
+    ['ECONNRESET', true],
+    ['EPIPE', true],
+    ['UND_ERR_HEADERS_TIMEOUT', true],
+    ['UND_ERR_BODY_TIMEOUT', true],
+    ['UND_ERR_ABORTED', true],
+    [undefined, true],
+  ])('%s: may have reached ThingSpace = %s', (code, reached) => {
+    expect(failedBeforeSending(code)).toBe(!reached);
+  });
+
+  it('only an error marked as never sent says no; anything else may have reached ThingSpace', () => {
+    expect(mayHaveReachedThingSpace(refused())).toBe(false);
+    expect(mayHaveReachedThingSpace(new ThingSpaceError('timeout', 'no complete answer'))).toBe(
+      true,
+    );
+    expect(mayHaveReachedThingSpace(new ThingSpaceError('http', 'x', undefined, 504))).toBe(true);
+    expect(mayHaveReachedThingSpace(new TypeError('a bug'))).toBe(true);
+  });
+
+  describe('over real sockets (undici)', () => {
+    let server: Server | undefined;
+    afterEach(async () => {
+      await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+      server = undefined;
+    });
+
+    async function serve(handler: Parameters<typeof createServer>[1]): Promise<URL> {
+      server = createServer(handler);
+      await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+      return new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+
+    async function failure(baseUrl: URL, timeoutMs = 2000, dispatcher = new Agent()) {
+      const send = createSend({
+        baseUrl,
+        dispatcher,
+        timeoutMs,
+        maxBodyBytes: 1 << 20,
+        observe: () => undefined,
+      });
+      const request = {
+        endpoint: 'session_login' as const,
+        method: 'POST' as const,
+        path: '/login',
+        headers: {},
+        body: '{}',
+      };
+      try {
+        await send(request);
+      } catch (error) {
+        return { error: error as ThingSpaceError, send, request };
+      }
+      throw new Error('expected the request to fail');
+    }
+
+    it('a refused connection was never sent', async () => {
+      const url = await serve(() => undefined);
+      await new Promise((resolve) => server!.close(resolve));
+      server = undefined;
+      const { error } = await failure(url);
+      expect(error.message).toBe('network error (ECONNREFUSED)');
+      expect(mayHaveReachedThingSpace(error)).toBe(false);
+    });
+
+    it('a connection closed after the request was read may have reached ThingSpace', async () => {
+      const url = await serve((req) => {
+        req.resume();
+        req.on('end', () => req.socket.destroy());
+      });
+      const { error } = await failure(url);
+      expect(error.message).toBe('network error (UND_ERR_SOCKET)');
+      expect(mayHaveReachedThingSpace(error)).toBe(true);
+    });
+
+    it('no answer in time after sending may have reached ThingSpace', async () => {
+      const url = await serve((req) => req.resume());
+      const { error } = await failure(url, 200);
+      expect(error.kind).toBe('timeout');
+      expect(mayHaveReachedThingSpace(error)).toBe(true);
+    });
+
+    it('a reused keep-alive connection closed as the request arrives may have reached ThingSpace', async () => {
+      let n = 0;
+      const url = await serve((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          if (++n === 1) res.end('{}');
+          else req.socket.destroy();
+        });
+      });
+      const dispatcher = new Agent({ keepAliveTimeout: 60_000 });
+      const send = createSend({
+        baseUrl: url,
+        dispatcher,
+        timeoutMs: 2000,
+        maxBodyBytes: 1 << 20,
+        observe: () => undefined,
+      });
+      const request = {
+        endpoint: 'session_login' as const,
+        method: 'POST' as const,
+        path: '/login',
+        headers: {},
+        body: '{}',
+      };
+      expect((await send(request)).status).toBe(200);
+      const error = await send(request).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ThingSpaceError);
+      expect(mayHaveReachedThingSpace(error)).toBe(true);
+      await dispatcher.close();
+    });
+  });
+});
+
+describe('judging an answer to a login', () => {
+  const TS = { errorCode: 'UnifiedWebService.AUTHENTICATION_FAILED', errorMessage: 'Invalid' };
+  it.each([
+    [200, { sessionToken: 's' }, 'accepted'],
+    [400, TS, 'rejected'],
+    [401, TS, 'rejected'],
+    [403, TS, 'rejected'],
+    [401, BEARER_FAULT, 'bearer'],
+    [400, undefined, 'unanswered'],
+    [401, undefined, 'unanswered'],
+    [403, { message: 'blocked by policy' }, 'unanswered'],
+    [500, TS, 'unanswered'],
+    [502, undefined, 'unanswered'],
+    [503, undefined, 'unanswered'],
+    [504, undefined, 'unanswered'],
+    [301, undefined, 'no-verdict'],
+    [302, undefined, 'no-verdict'],
+    [404, { errorCode: 'NOT_FOUND' }, 'no-verdict'],
+    [404, undefined, 'no-verdict'],
+    [405, undefined, 'no-verdict'],
+    [415, undefined, 'no-verdict'],
+  ])('session_login %d %j: %s', (status, body, verdict) => {
+    expect(judgeLoginAnswer('session_login', status, body)).toBe(verdict);
+  });
+
+  it.each([
+    [401, { error: 'invalid_client' }, 'rejected'],
+    [401, undefined, 'rejected'],
+    [400, { error: 'unsupported_grant_type' }, 'rejected'],
+    [404, undefined, 'no-verdict'],
+    [302, undefined, 'no-verdict'],
+  ])('oauth_token %d %j: %s', (status, body, verdict) => {
+    expect(judgeLoginAnswer('oauth_token', status, body)).toBe(verdict);
+  });
+});
+
+describe('LockoutMemory: the endings of a login attempt', () => {
+  const clock = { wallMs: () => 1_700_000_000_000, monotonicMs: () => 5000 };
+  const identity = { user: 'a'.repeat(64), credentials: 'b'.repeat(64) };
+
+  it('rejected and unanswered both count; unanswered says so; accepted starts again; notRejected leaves no trace', async () => {
+    const memory = new LockoutMemory(undefined, clock);
+    expect((await memory.begin(identity)).unanswered()).toMatchObject({
+      failures: 1,
+      unanswered: 1,
+    });
+    expect((await memory.begin(identity)).rejected()).toMatchObject({
+      failures: 2,
+      unanswered: 1,
+    });
+    (await memory.begin(identity)).notRejected();
+    expect(memory.get(identity.user)).toMatchObject({ failures: 2, unanswered: 1 });
+    (await memory.begin(identity)).accepted();
+    expect(memory.get(identity.user)).toBeUndefined();
+  });
+
+  it('an attempt ends once', async () => {
+    const memory = new LockoutMemory(undefined, clock);
+    const attempt = await memory.begin(identity);
+    attempt.unanswered();
+    expect(() => attempt.rejected()).toThrow('ended twice');
+  });
+
+  it.each([
+    [
+      3,
+      1,
+      '3 failed logins in a row: 2 rejected, 1 login without an answer (ThingSpace may have counted it)',
+    ],
+    [3, 0, '3 rejected logins in a row'],
+    [1, 0, '1 rejected login'],
+    [3, 3, '3 logins without an answer (ThingSpace may have counted them)'],
+    [1, 1, '1 login without an answer (ThingSpace may have counted it)'],
+  ])('%d failures, %d unanswered: "%s"', (failures, unanswered, text) => {
+    expect(
+      describeFailures({
+        failures,
+        unanswered,
+        credentials: '',
+        lastFailureWallMs: 0,
+        lastFailureMonoMs: 0,
+      }),
+    ).toBe(text);
+  });
+
+  describe('in the state file', () => {
+    let dir: string;
+    beforeEach(() => {
+      dir = mkdtempSync(join(tmpdir(), 'lockout-'));
+    });
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    function write(users: Record<string, unknown>) {
+      writeFileSync(
+        join(dir, STATE_FILE),
+        JSON.stringify({
+          format: 'thingspace-fota-exporter/state',
+          version: 1,
+          writtenAt: new Date().toISOString(),
+          sections: {
+            lockout: {
+              salt: Buffer.alloc(16, 1).toString('base64'),
+              kdf: { N: 16, r: 1, p: 1 },
+              users,
+            },
+          },
+        }),
+      );
+    }
+
+    it('a file written before lost answers were told apart loads, every failure a rejection', () => {
+      write({
+        [identity.user]: {
+          failures: 2,
+          credentials: identity.credentials,
+          lastRejectionAt: '2024-01-01T00:00:00.000Z',
+        },
+      });
+      const memory = new LockoutMemory(StateStore.load(dir), clock);
+      expect(memory.unknown).toBeUndefined();
+      expect(memory.get(identity.user)).toMatchObject({ failures: 2, unanswered: 0 });
+    });
+
+    it('the split is kept across a restart', async () => {
+      const store = StateStore.load(dir);
+      const memory = new LockoutMemory(store, clock, { N: 16, r: 1, p: 1 });
+      (await memory.begin(identity)).rejected();
+      (await memory.begin(identity)).unanswered();
+      await store.close();
+      const again = new LockoutMemory(StateStore.load(dir), clock);
+      expect(again.get(identity.user)).toMatchObject({ failures: 2, unanswered: 1 });
+    });
+
+    it.each([-1, 3, 1.5, '1'])('an unanswered count of %j is unreadable: logins blocked', (bad) => {
+      write({
+        [identity.user]: {
+          failures: 2,
+          unanswered: bad,
+          credentials: identity.credentials,
+          lastRejectionAt: '2024-01-01T00:00:00.000Z',
+        },
+      });
+      expect(new LockoutMemory(StateStore.load(dir), clock).unknown).toMatch(
+        /has an unreadable user record/,
+      );
+    });
+  });
+});
+
+describe('Authenticator: logins that may have reached ThingSpace without a verdict', () => {
+  const timeout = () => new ThingSpaceError('timeout', 'no complete answer within 30000 ms');
+  const closed = () => new ThingSpaceError('http', 'network error (UND_ERR_SOCKET)');
+
+  it.each([
+    ['a 504', () => ({ status: 504, body: undefined })],
+    ['a 500 with an error body', () => ({ status: 500, body: { errorCode: 'X' } })],
+    ['a timeout after sending', timeout],
+    ['a connection closed after sending', closed],
+    ["a 403 without ThingSpace's error body", () => ({ status: 403, body: undefined })],
+  ])(
+    '%s: sent once, counted, the next login one interval later, blocked after the limit',
+    async (_what, answer) => {
+      const { fake, auth, clock, rejections, lost, lines } = setup({ wrongPassword: true });
+      fake.override.session_login = answer;
+      for (let i = 0; i < 20; i++) {
+        await authError(auth.tokens());
+        clock.advance(BACKOFF_MS / 4);
+      }
+      expect(fake.count('session_login')).toBe(3);
+      expect(rejections).toEqual([]);
+      expect(lost).toEqual([
+        { consecutive: 1, blocked: false },
+        { consecutive: 2, blocked: false },
+        { consecutive: 3, blocked: true },
+      ]);
+      expect(lines[0]).toMatch(
+        /^the session login got no answer \(.*\); ThingSpace may have counted it/,
+      );
+      expect(lines[2]).toMatch(
+        /^3 logins without an answer \(ThingSpace may have counted them\): no more logins.*check the network path.*restart the exporter$/,
+      );
+      expect(auth.blocked).toBe(true);
+      const error = await authError(auth.tokens());
+      expect(error.message).toMatch(
+        /^login blocked after 3 logins without an answer \(ThingSpace may have counted them\)/,
+      );
+    },
+  );
+
+  it('failures before the request was written are retried at once, within the policy, and count nothing', async () => {
+    const { fake, auth, lost, rejections } = setup();
+    fake.override.session_login = (_req, n) => (n <= 3 ? refused() : undefined);
+    await auth.tokens();
+    expect(fake.count('session_login')).toBe(4);
+    expect(lost).toEqual([]);
+    expect(rejections).toEqual([]);
+  });
+
+  it('a 429 is the gateway refusing before the check: asked again, nothing counted', async () => {
+    const { fake, auth, lost } = setup();
+    fake.override.session_login = (_req, n) =>
+      n === 1 ? { status: 429, body: undefined, retryAfterSeconds: 0 } : undefined;
+    await auth.tokens();
+    expect(fake.count('session_login')).toBe(2);
+    expect(lost).toEqual([]);
+  });
+
+  it('rejections and lost answers add up, and the block says both and what lifts each', async () => {
+    const { fake, auth, clock, lines } = setup({ wrongPassword: true });
+    fake.override.session_login = (_req, n) =>
+      n === 2 ? { status: 504, body: undefined } : undefined;
+    for (let i = 0; i < 3; i++) {
+      await authError(auth.tokens());
+      clock.advance(BACKOFF_MS);
+    }
+    expect(fake.count('session_login')).toBe(3);
+    expect(lines[2]).toMatch(
+      /^3 failed logins in a row: 2 rejected, 1 login without an answer \(ThingSpace may have counted it\): no more logins.*fix the credentials.*check the network path/,
+    );
+    expect((await authError(auth.tokens())).message).toMatch(
+      /^login blocked after 3 failed logins in a row: 2 rejected, 1 login without an answer/,
+    );
+  });
+
+  it('a success after lost answers clears them', async () => {
+    const { fake, auth, clock } = setup();
+    fake.override.session_login = (_req, n) =>
+      n <= 2 ? { status: 504, body: undefined } : undefined;
+    for (let i = 0; i < 2; i++) {
+      await authError(auth.tokens());
+      clock.advance(BACKOFF_MS);
+    }
+    const good = await auth.tokens();
+    auth.invalidate('session', good.session);
+    fake.override.session_login = () => ({ status: 504, body: undefined });
+    for (let i = 0; i < 2; i++) {
+      await authError(auth.tokens());
+      clock.advance(BACKOFF_MS);
+    }
+    expect(auth.blocked).toBe(false);
+    expect(fake.count('session_login')).toBe(5);
+  });
+
+  it('OAuth token requests keep their retries (1 + max-retries), and a lost answer counts nothing', async () => {
+    const { fake, auth, lost, rejections } = setup();
+    fake.override.oauth_token = () => ({ status: 503, body: undefined });
+    for (let i = 0; i < 5; i++) expect((await authError(auth.tokens())).kind).toBe('http');
+    expect(fake.count('oauth_token')).toBe(5 * 4);
+    expect(lost).toEqual([]);
+    expect(rejections).toEqual([]);
+    expect(auth.blocked).toBe(false);
+  });
+});
+
+describe('Authenticator: answers that are no verdict', () => {
+  it.each([
+    ['session_login', 404],
+    ['session_login', 302],
+    ['session_login', 405],
+    ['session_login', 415],
+    ['oauth_token', 404],
+  ] as const)(
+    '%s answered %d: kind config naming the URL, not counted, one interval before the next',
+    async (endpoint, status) => {
+      const { fake, auth, clock, rejections, lost } = setup();
+      fake.override[endpoint] = () => ({
+        status,
+        body: undefined,
+        url: `https://proxy.example/${endpoint}`,
+      });
+      for (let i = 0; i < 40; i++) {
+        const error = await authError(auth.tokens());
+        expect(error.kind).toBe('config');
+        // not the status of the request that waited for the login (a campaign listing reads 404 as "not here")
+        expect(error.httpStatus).toBeUndefined();
+        expect(error.message).toMatch(
+          new RegExp(
+            `^${endpoint}: https://proxy.example/${endpoint} answered HTTP ${status}, which is not ThingSpace's answer to .*: check --thingspace.base-url and any proxy`,
+          ),
+        );
+        clock.advance(BACKOFF_MS / 4);
+      }
+      expect(fake.count(endpoint)).toBe(10);
+      expect(rejections).toEqual([]);
+      expect(lost).toEqual([]);
+      expect(auth.blocked).toBe(false);
+      // the path fixed: the next login after the back-off goes through (the fake counts any overridden
+      // 4xx as a failed login; the real ThingSpace never saw these)
+      delete fake.override[endpoint];
+      fake.consecutiveFailedLogins = 0;
+      fake.locked = false;
+      clock.advance(BACKOFF_MS);
+      await auth.tokens();
+    },
+  );
+});
+
+describe('Authenticator: one login at a time, across requests, their retries and collections', () => {
+  it('while the login has no answer, no other is sent: every request waits for it or fails with it', async () => {
+    const { fake, auth, clock } = setup({ wrongPassword: true });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    fake.override.session_login = () => new ThingSpaceError('timeout', 'no complete answer');
+    const send: Send = async (req) => {
+      if (req.endpoint === 'session_login') await held;
+      return fake.send(req);
+    };
+    const client = new ThingSpaceClient(send, auth, instantRetry(3));
+    // one collection: many requests at once, each with its own retries
+    const first = Array.from({ length: 12 }, () =>
+      client.get('reports', '/r').catch((e: unknown) => e),
+    );
+    await settle();
+    release();
+    const errors = await Promise.all(first);
+    for (const e of errors) expect(e).toBeInstanceOf(ThingSpaceError);
+    expect(fake.count('session_login')).toBe(1);
+    // the next collections, inside and after the back-off
+    for (let pass = 0; pass < 6; pass++) {
+      clock.advance(BACKOFF_MS / 2);
+      await Promise.all(
+        Array.from({ length: 12 }, () => client.get('reports', '/r').catch(() => undefined)),
+      );
+    }
+    expect(fake.count('session_login')).toBe(3);
+    expect(fake.count('reports')).toBe(0);
+    expect(auth.blocked).toBe(true);
   });
 });

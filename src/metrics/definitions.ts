@@ -201,6 +201,27 @@ export const METRIC_DEFINITIONS = [
     source: 'live',
   },
   {
+    name: 'thingspace_fota_arrivals_snapshot_errors_total',
+    type: 'counter',
+    labels: [],
+    help: 'With --storage.path: writes of arrivals.snapshot (the id memories and entered counters kept across restarts) that failed or would have passed the 256 MiB limit; the older snapshot is then removed, so a restart learns again.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_snapshot_last_write_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'With --storage.path: when arrivals.snapshot was last written, in Unix seconds (0 before the first write, and without --storage.path). It is written after each collection in which a pass completed or something was counted.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_snapshot_bytes',
+    type: 'gauge',
+    labels: [],
+    help: 'With --storage.path: size of the last arrivals.snapshot written (0 before the first write, and without --storage.path).',
+    source: 'live',
+  },
+  {
     name: 'thingspace_fota_api_requests_total',
     type: 'counter',
     labels: ['endpoint', 'code'],

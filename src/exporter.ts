@@ -256,7 +256,9 @@ export class Exporter {
       ...summarise(snapshot),
       idMemory: this.collector.memoryUse(),
       ...(written
-        ? { arrivalsSnapshot: { bytes: written.bytes, seconds: Number(written.seconds.toFixed(3)) } }
+        ? {
+            arrivalsSnapshot: { bytes: written.bytes, seconds: Number(written.seconds.toFixed(3)) },
+          }
         : {}),
     };
     const level = summary.failed > 0 ? 'warn' : 'info';

@@ -27,15 +27,7 @@
  *   restores nothing is ignored. Either way, one log line says what happened.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readSync,
-  rmSync,
-  type Stats,
-} from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync, type Stats } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CampaignMemory, type CampaignMemorySnapshot } from '../arrivals/campaign-memory.js';
@@ -354,7 +346,10 @@ function parseHeader(text: string): Header {
     }
     for (const l of c.listed as unknown[]) {
       check(
-        isRecord(l) && typeof l.id === 'string' && isTime(l.lastWallMs) && typeof l.isNew === 'boolean',
+        isRecord(l) &&
+          typeof l.id === 'string' &&
+          isTime(l.lastWallMs) &&
+          typeof l.isNew === 'boolean',
         'a listed campaign',
       );
     }
@@ -470,9 +465,7 @@ function readOpen(
   const ageMs = wallMs - header.writtenAtMs;
   const ageSeconds = Math.round(ageMs / 1000);
   if (ageMs < 0) {
-    throw new Unusable(
-      `was written ${-ageSeconds} s in the future (the wall clock went back?)`,
-    );
+    throw new Unusable(`was written ${-ageSeconds} s in the future (the wall clock went back?)`);
   }
   if (ageMs > FORGET_AFTER_MS) {
     return {
@@ -486,7 +479,9 @@ function readOpen(
   const readsV1 = scope.apis.includes('v1');
   const campaignApis = new Set<string>(CAMPAIGN_APIS.filter((a) => scope.apis.includes(a)));
   const keepReport = (r: ReportHeader) =>
-    readsV1 && accounts.has(r.account) && (UPGRADE_STATUSES as readonly string[]).includes(r.status);
+    readsV1 &&
+    accounts.has(r.account) &&
+    (UPGRADE_STATUSES as readonly string[]).includes(r.status);
   const keepCampaigns = (c: CampaignHeader) => accounts.has(c.account) && campaignApis.has(c.api);
 
   // The tables, in header order: read (and hashed) whole, kept only for the memories restored.
@@ -540,7 +535,10 @@ function readOpen(
       lastCompleteWallMs: c.lastCompleteWallMs ?? undefined,
       statusBits: c.statusBits,
       listed: c.listed,
-      campaigns: walked.map(({ entries: _entries, devices, ...w }) => ({ ...w, devices: devices! })),
+      campaigns: walked.map(({ entries: _entries, devices, ...w }) => ({
+        ...w,
+        devices: devices!,
+      })),
     };
     campaigns.set(
       reportKey(c.account, c.api as CampaignApi),

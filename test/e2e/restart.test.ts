@@ -14,6 +14,7 @@ import { seriesMap, type Sample } from '../support/exposition.js';
 import {
   collectionLines,
   logLines,
+  reportFigures,
   scrape,
   waitForCollection,
   waitForFreshCollection,
@@ -206,6 +207,33 @@ describe('with --storage.path a restart is a collection gap', () => {
     const low = startOf(first) - endOf(lastOld) - SLACK_SECONDS;
     const high = endOf(first) - startOf(last.line) + SLACK_SECONDS;
     expect(low).toBeGreaterThan(2); // the downtime
+    reportFigures('restart with --storage.path', {
+      downtimeSeconds: Number((startOf(first) - endOf(lastOld)).toFixed(3)),
+      enteredWhileDown: {
+        upgradeFailed: total(
+          downtimeSeries,
+          'thingspace_fota_upgrades_entered_total',
+          '"UpgradeFailed"',
+        ),
+        campaignDevicesUpgradeFailed: total(
+          downtimeSeries,
+          'thingspace_fota_campaign_devices_entered_total',
+          '"UpgradeFailed"',
+        ),
+      },
+      countedByFirstPass: {
+        upgradeFailed: total(added, 'thingspace_fota_upgrades_entered_total', '"UpgradeFailed"'),
+        campaignDevicesUpgradeFailed: total(
+          added,
+          'thingspace_fota_campaign_devices_entered_total',
+          '"UpgradeFailed"',
+        ),
+      },
+      observedGrowthSeconds: [Math.min(...grown.values()), Math.max(...grown.values())].map((g) =>
+        Number(g.toFixed(3)),
+      ),
+      snapshot: written(lastOld),
+    });
     const outside = [...grown].filter(([, g]) => g < low || g > high);
     expect(outside.map(([key, g]) => `${key} grew ${g}, not within [${low}, ${high}]`)).toEqual([]);
 

@@ -78,13 +78,16 @@ export class CounterFamily {
     }));
   }
 
-  /** Continues saved series (at start-up, before the first publish): their values never go back. */
+  /**
+   * Continues saved series at start-up, as the publish that followed the save left them (the snapshot is
+   * written just before a publish): a scrape never sees a value below what the previous process served.
+   */
   restore(saved: readonly SavedSeries[]): void {
     for (const s of saved) {
       const series = this.entry(s.labels);
-      series.value = s.value;
-      series.pending = s.pending;
-      series.published = s.published;
+      series.value = s.published ? s.value + s.pending : s.value;
+      series.pending = s.published ? 0 : s.pending;
+      series.published = true;
     }
   }
 

@@ -469,6 +469,26 @@ describe('ArrivalsPersistence', () => {
   });
 });
 
+describe('CounterFamily dump and restore', () => {
+  it('restores as the publish after the save left it: never below what was served', () => {
+    const family = new EnteredCounters([ACCOUNTS[0]!], ['v3']).campaignDevices;
+    const known = { account: ACCOUNTS[0]!, api: 'v3', device_status: 'UpgradeFailed' };
+    const unknown = { account: ACCOUNTS[0]!, api: 'v3', device_status: 'StatusA' };
+    family.add(known, 2);
+    family.publish();
+    family.add(known, 3); // counted by the collection whose write comes before its publish
+    family.add(unknown, 4); // a new label set: published at 0 first, its 4 one publish later
+    const saved = family.dump();
+    const copy = new EnteredCounters([ACCOUNTS[0]!], ['v3']).campaignDevices;
+    copy.restore(saved);
+    const values = () =>
+      Object.fromEntries([...copy.entries()].map((e) => [e.labels.device_status, e.value]));
+    expect(values()).toMatchObject({ UpgradeFailed: 5, StatusA: 0 });
+    copy.publish();
+    expect(values()).toMatchObject({ UpgradeFailed: 5, StatusA: 4 });
+  });
+});
+
 describe('IdTable entries', () => {
   it('writeEntries stops at a full buffer and continues from where it stopped', () => {
     const table = new IdTable();

@@ -81,6 +81,7 @@ const USAGE = `usage: node bench/run.mjs [flags]   (npm run bench -- [flags])
   --concurrency <n>      exporter --collector.concurrency and the floor's connections (default 4)
   --out <file>           results file (default bench/results.json)
   --strict               exit 1 when a target is missed (default: print FAIL, exit 0)
+  --no-storage           exporters without --storage.path (no figure 8), to compare with runs before it
   --help
 `;
 
@@ -94,6 +95,7 @@ const USAGE = `usage: node bench/run.mjs [flags]   (npm run bench -- [flags])
  * @property {number} concurrency
  * @property {string} out
  * @property {boolean} strict
+ * @property {boolean} storage exporters run with --storage.path (figure 8)
  */
 
 /**
@@ -104,7 +106,7 @@ function parseArgs(argv) {
   /** @type {Record<string, string | true>} */
   const flags = {};
   const valued = ['--latency-ms', '--profiles', '--repeat', '--duration', '--concurrency', '--out'];
-  const boolean = ['--quick', '--strict', '--help'];
+  const boolean = ['--quick', '--strict', '--no-storage', '--help'];
   for (let i = 0; i < argv.length; i++) {
     const arg = String(argv[i]);
     const eq = arg.indexOf('=');
@@ -148,6 +150,7 @@ function parseArgs(argv) {
       typeof flags['--out'] === 'string' ? flags['--out'] : `${ROOT}bench/results.json`,
     ),
     strict: flags['--strict'] === true,
+    storage: flags['--no-storage'] !== true,
   };
 }
 
@@ -375,7 +378,7 @@ function startExporter(ctx, interval, storage) {
     `${ROOT}dist/cli.js`,
     [
       '--web.listen-address=127.0.0.1:0',
-      `--storage.path=${storage}`,
+      ...(ctx.options.storage ? [`--storage.path=${storage}`] : []),
       `--thingspace.base-url=${ctx.sim.url}`,
       `--thingspace.accounts=${ctx.accounts.join(',')}`,
       `--thingspace.apis=${ctx.profile.apis.join(',')}`,
@@ -470,7 +473,9 @@ async function runExporter(ctx, measureRestore = false) {
     }
     // The snapshot the stopped exporter left, read by a new one (measured once per profile).
     const restore =
-      measureRestore && (await child.stop()) === 0 ? await restoreSeconds(ctx, storage) : undefined;
+      measureRestore && ctx.options.storage && (await child.stop()) === 0
+        ? await restoreSeconds(ctx, storage)
+        : undefined;
     return {
       seconds: Number(second.durationSeconds),
       cpuSeconds: cpuAtSecond - cpuAtFirst,
@@ -792,7 +797,7 @@ async function runProfile(profile, options, largest) {
 
     // The arrivals snapshot (--storage.path): 12 bytes an id plus a header, written after each collection.
     const writes = exporters.flatMap((e) => (e.snapshot ? [e.snapshot] : []));
-    if (writes.length < exporters.length)
+    if (options.storage && writes.length < exporters.length)
       checks.push(`${exporters.length - writes.length} exporter(s) wrote no arrivals snapshot`);
     for (const w of writes)
       if (w.bytes < idMemory.ids * 12)
@@ -1363,6 +1368,7 @@ async function main() {
       campaignLookback: CAMPAIGN_LOOKBACK,
       maxCampaigns: MAX_CAMPAIGNS,
       quick: options.quick,
+      storage: options.storage,
     },
     targets: TARGETS,
     passed,

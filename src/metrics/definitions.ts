@@ -77,7 +77,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_upgrades_entered_total',
     type: 'counter',
     labels: ['account', 'status'],
-    help: "Upgrades counted once, when their id first appeared in that status's report as read by this process (the first complete pass after start-up only learns).",
+    help: "Upgrades counted once, when their id first appeared in that status's report as read by this process (the first complete pass after start-up only learns, unless --storage.path restored the id memory: then the counter continues across the restart).",
     source: 'snapshot',
   },
   {
@@ -183,7 +183,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_campaign_devices_entered_total',
     type: 'counter',
     labels: ['account', 'api', 'device_status'],
-    help: 'Devices counted once when first seen with that status in a walked campaign (the first complete pass after start-up only learns).',
+    help: 'Devices counted once when first seen with that status in a walked campaign (the first complete pass after start-up only learns, unless --storage.path restored the id memory: then the counter continues across the restart).',
     source: 'snapshot',
   },
   {

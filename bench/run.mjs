@@ -13,6 +13,8 @@
  *   5. CPU per device entry: validation + aggregation + id memory on top of JSON.parse, as a ratio
  *   6. /metrics size (series, bytes) per profile and per account; with many accounts, growth per account
  *   7. the id memory behind the entered counters: ids remembered and bytes, beside the peak RSS
+ *   8. the arrivals snapshot --storage.path keeps it in: bytes, write time, read time at start-up (every
+ *      exporter here runs with --storage.path, so figures 1 to 4 include its write)
  * and, for every profile, /metrics equal to the simulator's /_sim/truth after every collection measured.
  *
  * Profiles are of three kinds: v1 (FOTA v1 reports only, read with --thingspace.apis=v1 so that the figures
@@ -79,6 +81,7 @@ const USAGE = `usage: node bench/run.mjs [flags]   (npm run bench -- [flags])
   --concurrency <n>      exporter --collector.concurrency and the floor's connections (default 4)
   --out <file>           results file (default bench/results.json)
   --strict               exit 1 when a target is missed (default: print FAIL, exit 0)
+  --no-storage           exporters without --storage.path (no figure 8), to compare with runs before it
   --help
 `;
 
@@ -92,6 +95,7 @@ const USAGE = `usage: node bench/run.mjs [flags]   (npm run bench -- [flags])
  * @property {number} concurrency
  * @property {string} out
  * @property {boolean} strict
+ * @property {boolean} storage exporters run with --storage.path (figure 8)
  */
 
 /**
@@ -102,7 +106,7 @@ function parseArgs(argv) {
   /** @type {Record<string, string | true>} */
   const flags = {};
   const valued = ['--latency-ms', '--profiles', '--repeat', '--duration', '--concurrency', '--out'];
-  const boolean = ['--quick', '--strict', '--help'];
+  const boolean = ['--quick', '--strict', '--no-storage', '--help'];
   for (let i = 0; i < argv.length; i++) {
     const arg = String(argv[i]);
     const eq = arg.indexOf('=');
@@ -146,6 +150,7 @@ function parseArgs(argv) {
       typeof flags['--out'] === 'string' ? flags['--out'] : `${ROOT}bench/results.json`,
     ),
     strict: flags['--strict'] === true,
+    storage: flags['--no-storage'] !== true,
   };
 }
 
@@ -361,15 +366,19 @@ async function runPager(ctx, mode, walks) {
 }
 
 /**
+ * An exporter as deployed with --storage.path: it writes the arrivals snapshot after every collection, so
+ * its time, peak RSS and scrape figures include that write.
  * @param {Context} ctx
  * @param {string} interval --collector.interval
+ * @param {string} storage --storage.path
  */
-function startExporter(ctx, interval) {
+function startExporter(ctx, interval, storage) {
   return startNode(
     'exporter',
     `${ROOT}dist/cli.js`,
     [
       '--web.listen-address=127.0.0.1:0',
+      ...(ctx.options.storage ? [`--storage.path=${storage}`] : []),
       `--thingspace.base-url=${ctx.sim.url}`,
       `--thingspace.accounts=${ctx.accounts.join(',')}`,
       `--thingspace.apis=${ctx.profile.apis.join(',')}`,
@@ -397,16 +406,54 @@ function reportedIdMemory(line) {
 }
 
 /**
+ * The arrivals snapshot a collection wrote, as its `collection finished` line reports it.
+ * @param {import('./lib/proc.mjs').LogLine} line
+ * @returns {{ bytes: number, seconds: number } | undefined}
+ */
+function reportedSnapshot(line) {
+  const s = /** @type {{ bytes?: unknown, seconds?: unknown } | undefined} */ (
+    line.arrivalsSnapshot
+  );
+  return s && typeof s.bytes === 'number' && typeof s.seconds === 'number'
+    ? { bytes: s.bytes, seconds: s.seconds }
+    : undefined;
+}
+
+/**
+ * How long a new exporter takes to read the arrivals snapshot in `storage` at start-up (its `arrivals
+ * snapshot restored` line), stopped as soon as it has.
+ * @param {Context} ctx
+ * @param {string} storage
+ */
+async function restoreSeconds(ctx, storage) {
+  const child = startExporter(ctx, '1h', storage);
+  try {
+    const line = await child.waitForLine(
+      (l) => /^arrivals snapshot (restored|ignored)/.test(String(l.msg)),
+      120_000,
+    );
+    if (!String(line.msg).startsWith('arrivals snapshot restored'))
+      throw new Error(`the exporter did not restore the snapshot: ${JSON.stringify(line)}`);
+    return { seconds: Number(line.seconds), ids: Number(line.ids) };
+  } finally {
+    await child.stop();
+  }
+}
+
+/**
  * Two collections by a fresh exporter process (interval 1s: the second starts when the first has ended
  * or a second after it started). The first is the learning pass of the entered counters (it fills the id
  * memory); the second counts, and is the one measured, like the floor's second walk: a process that has
  * run once, as an exporter is for all but its first collection. Duration, pages and devices come from its
  * log line; RSS at start-up, peak RSS after the first collection and over both, and CPU from /proc while it
- * lives; then /metrics against truth.
+ * lives; then /metrics against truth. With --storage.path, as deployed: the log line also gives the arrivals
+ * snapshot's size and write time; `measureRestore` then times a new exporter's read of it.
  * @param {Context} ctx
+ * @param {boolean} [measureRestore]
  */
-async function runExporter(ctx) {
-  const child = startExporter(ctx, '1s');
+async function runExporter(ctx, measureRestore = false) {
+  const storage = mkdtempSync(path.join(os.tmpdir(), 'fota-bench-storage-'));
+  const child = startExporter(ctx, '1s', storage);
   try {
     const listening = await child.waitForLine((l) => l.msg === 'listening', 60_000);
     const cpuAtStart = cpuSeconds(child.pid);
@@ -424,6 +471,11 @@ async function runExporter(ctx) {
         truth.ok = false;
       }
     }
+    // The snapshot the stopped exporter left, read by a new one (measured once per profile).
+    const restore =
+      measureRestore && ctx.options.storage && (await child.stop()) === 0
+        ? await restoreSeconds(ctx, storage)
+        : undefined;
     return {
       seconds: Number(second.durationSeconds),
       cpuSeconds: cpuAtSecond - cpuAtFirst,
@@ -437,6 +489,8 @@ async function runExporter(ctx) {
       campaigns: Number(second.campaigns ?? 0),
       campaignDevices: Number(second.campaignDevices ?? 0),
       idMemory: reportedIdMemory(second),
+      snapshot: reportedSnapshot(second),
+      restore,
       startRssBytes: startRss,
       peakRssAfterFirstBytes: peakAfterFirst,
       peakRssBytes: peak,
@@ -447,6 +501,7 @@ async function runExporter(ctx) {
     };
   } finally {
     await child.stop();
+    rmSync(storage, { recursive: true, force: true });
   }
 }
 
@@ -486,9 +541,9 @@ async function cannon(url, seconds) {
 async function scrapeFigure(ctx) {
   const warmup = ctx.options.quick ? 0.5 : 1;
   const interval = 1;
-  const exporter = startExporter(ctx, `${interval}s`);
-  let reference;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fota-bench-'));
+  const exporter = startExporter(ctx, `${interval}s`, dir);
+  let reference;
   try {
     const listening = await exporter.waitForLine((l) => l.msg === 'listening', 60_000);
     const metricsUrl = String(listening.url);
@@ -684,7 +739,7 @@ async function runProfile(profile, options, largest) {
           : ['exporter', 'floor'];
       for (const which of pair) {
         if (which === 'floor') floors.push(await runPager(ctx, 'floor', 2));
-        else exporters.push(await runExporter(ctx));
+        else exporters.push(await runExporter(ctx, r === 0));
       }
       const f = floors.at(-1);
       const e = /** @type {Awaited<ReturnType<typeof runExporter>>} */ (exporters.at(-1));
@@ -740,6 +795,26 @@ async function runProfile(profile, options, largest) {
       computed,
     };
 
+    // The arrivals snapshot (--storage.path): 12 bytes an id plus a header, written after each collection.
+    const writes = exporters.flatMap((e) => (e.snapshot ? [e.snapshot] : []));
+    if (options.storage && writes.length < exporters.length)
+      checks.push(`${exporters.length - writes.length} exporter(s) wrote no arrivals snapshot`);
+    for (const w of writes)
+      if (w.bytes < idMemory.ids * 12)
+        checks.push(`arrivals snapshot of ${w.bytes} bytes for ${idMemory.ids} ids`);
+    const restore = exporters.map((e) => e.restore).find((r) => r !== undefined);
+    if (restore && restore.ids !== idMemory.ids)
+      checks.push(`the restored snapshot held ${restore.ids} ids, not ${idMemory.ids}`);
+    const snapshot =
+      writes.length > 0
+        ? {
+            bytes: median(writes.map((w) => w.bytes)),
+            writeSeconds: median(writes.map((w) => w.seconds)),
+            writes: writes.map((w) => w.seconds),
+            restoreSeconds: restore?.seconds,
+          }
+        : undefined;
+
     let cpu;
     let scrape;
     if (largest) {
@@ -792,6 +867,7 @@ async function runProfile(profile, options, largest) {
         externalBytes: 0,
       },
       idMemory,
+      snapshot,
       metricsEqual: exporters.every((e) => e.truthOk),
       truthOk: exporters.every((e) => e.truthOk) && checks.length === 0,
       checks,
@@ -1114,6 +1190,28 @@ function figures(results) {
     });
   }
   for (const r of results) {
+    const s = r.snapshot;
+    if (!s) continue;
+    out.push({
+      figure: 8,
+      name: 'arrivals snapshot (--storage.path): size, write; read at start-up',
+      profile: r.profile.name,
+      value: `${s.bytes >= MIB ? mib(s.bytes) : `${(s.bytes / 1024).toFixed(1)} KiB`}, write ${(s.writeSeconds * 1000).toFixed(0)} ms`,
+      reference: `id memory ${mib(r.idMemory.bytes)}`,
+      ratio:
+        s.restoreSeconds === undefined ? '—' : `read ${(s.restoreSeconds * 1000).toFixed(0)} ms`,
+      target: '— (reported)',
+      pass: null,
+      raw: {
+        bytes: s.bytes,
+        writeSeconds: s.writeSeconds,
+        restoreSeconds: s.restoreSeconds ?? null,
+        ids: r.idMemory.ids,
+        bytesPerId: s.bytes / Math.max(1, r.idMemory.ids),
+      },
+    });
+  }
+  for (const r of results) {
     out.push({
       figure: 0,
       name: '/metrics equals /_sim/truth',
@@ -1270,6 +1368,7 @@ async function main() {
       campaignLookback: CAMPAIGN_LOOKBACK,
       maxCampaigns: MAX_CAMPAIGNS,
       quick: options.quick,
+      storage: options.storage,
     },
     targets: TARGETS,
     passed,

@@ -14,6 +14,7 @@ import type { Logger, SecretScrubber } from './log.js';
 import { Exposition } from './metrics/exposition.js';
 import { LiveMetrics } from './metrics/live.js';
 import { renderEntered, renderSnapshot } from './metrics/render.js';
+import { ArrivalsPersistence, type ArrivalsState } from './storage/arrivals-snapshot.js';
 import type { StateStore } from './storage/store.js';
 import { Authenticator } from './thingspace/auth.js';
 import { ThingSpaceClient } from './thingspace/client.js';
@@ -59,6 +60,14 @@ export type CollectionConfig = Pick<
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Whether a collection completed any pass: its memories then hold something worth writing. */
+function readSomething(snapshot: Snapshot): boolean {
+  return (
+    snapshot.reports.some((r) => r.success) ||
+    snapshot.campaigns.some((c) => c.listing.success || c.devices.success)
+  );
+}
+
 export class Exporter {
   readonly live: LiveMetrics;
   readonly collector: Collector;
@@ -66,6 +75,8 @@ export class Exporter {
   private readonly loop: CollectionLoop;
   private readonly dispatcher: Dispatcher;
   private published: Snapshot | undefined;
+  /** With --storage.path: the id memories and entered counters kept across restarts. */
+  private readonly arrivals: ArrivalsPersistence | undefined;
 
   constructor(
     private readonly config: CollectionConfig,
@@ -144,6 +155,20 @@ export class Exporter {
       onLoginSucceeded: () => this.live.loginSucceeded(),
       onBlocked: (blocked) => this.live.setLoginBlocked(blocked),
     });
+    const directory = deps.store?.persistent ? deps.store.directory : undefined;
+    this.arrivals =
+      directory === undefined
+        ? undefined
+        : ArrivalsPersistence.in(directory, {
+            clock,
+            logger,
+            onWritten: (result, wallMs) => this.live.arrivalsSnapshotWritten(result.bytes, wallMs),
+            onWriteFailed: () => this.live.arrivalsSnapshotFailed(),
+          });
+    const arrivalsState = (): ArrivalsState => ({
+      ...this.collector.memories,
+      counters: this.collector.entered,
+    });
     this.collector = new Collector(
       {
         accounts: config.accounts,
@@ -165,8 +190,20 @@ export class Exporter {
             { path: `/api/fota/v3/reports/{account}/${path}` },
             'the v3 campaign history answers on this path',
           ),
+        ...(this.arrivals
+          ? {
+              beforePublish: (snapshot: Snapshot) =>
+                this.arrivals!.afterCollection(arrivalsState(), readSomething(snapshot)),
+            }
+          : {}),
       },
     );
+    // Before the entered counters are first shown: restored ones continue from their saved values.
+    this.arrivals?.restore(arrivalsState(), {
+      accounts: config.accounts,
+      apis: config.apis,
+      maxLabelValues: config.maxLabelValues,
+    });
     // The entered counters exist from start-up, before the first collection.
     this.exposition.publish(renderEntered(this.collector.entered));
     this.loop = new CollectionLoop(
@@ -204,7 +241,16 @@ export class Exporter {
     const snapshot = await this.collector.collect();
     this.exposition.publish(renderSnapshot(snapshot) + renderEntered(this.collector.entered));
     this.published = snapshot;
-    const summary = { ...summarise(snapshot), idMemory: this.collector.memoryUse() };
+    const written = this.arrivals?.takeWrite();
+    const summary = {
+      ...summarise(snapshot),
+      idMemory: this.collector.memoryUse(),
+      ...(written
+        ? {
+            arrivalsSnapshot: { bytes: written.bytes, seconds: Number(written.seconds.toFixed(3)) },
+          }
+        : {}),
+    };
     const level = summary.failed > 0 ? 'warn' : 'info';
     this.deps.logger[level](summary, 'collection finished');
   }

@@ -237,4 +237,122 @@ export class CampaignMemory<T = unknown> {
     this.labels[next] = status;
     return next;
   }
+
+  // --- The --storage.path snapshot (src/storage/arrivals-snapshot.ts): kept apart from the counting rules
+  // above, so that a new field of the memory is added here and in CampaignMemorySnapshot only.
+
+  /**
+   * The memory as plain values, its times as wall time (the only kind that means something after a
+   * restart). The device tables are the memory's own, not copies: they must be written before the next pass.
+   */
+  toSnapshot(toWallMs: (monotonicMs: number) => number): CampaignMemorySnapshot {
+    return {
+      listingLearned: this.listingLearned,
+      lastCoveredWallMs:
+        this.lastCoveredMs === undefined ? undefined : toWallMs(this.lastCoveredMs),
+      statusBits: [...this.bits, [OTHER, OTHER_BIT] as const].map(([label, bit]) => ({
+        label,
+        bit,
+      })),
+      // Which pass first listed a campaign means nothing to the next process: its first pass is a new one.
+      listed: [...this.listed].map(([id, l]) => ({ id, lastWallMs: toWallMs(l.lastMs) })),
+      campaigns: [...this.campaigns].map(([id, c]) => ({
+        id,
+        learned: c.learned,
+        countsFromStart: c.countsFromStart,
+        lastWalkedWallMs: toWallMs(c.lastWalkedMs),
+        missedMs: c.missedMs,
+        // Held-back counts are kept, their payloads (the drill-down's details of this process) are not.
+        held: [...(c.held?.counts ?? [])].map(([label, count]) => ({ label, count })),
+        devices: c.devices,
+      })),
+    };
+  }
+
+  /**
+   * A memory that continues from a snapshot. Status bits are matched by label, so a snapshot of another
+   * version's status list (or a lower --collector.max-label-values: the unknown statuses beyond it become
+   * "other") still reads right; devices are rewritten only when a bit moved.
+   */
+  static fromSnapshot(
+    snapshot: CampaignMemorySnapshot,
+    maxLabelValues: number,
+    toMonotonicMs: (wallMs: number) => number,
+  ): CampaignMemory {
+    const memory = new CampaignMemory(maxLabelValues);
+    memory.listingLearned = snapshot.listingLearned;
+    memory.lastCoveredMs =
+      snapshot.lastCoveredWallMs === undefined
+        ? undefined
+        : toMonotonicMs(snapshot.lastCoveredWallMs);
+    const moved = new Map<number, number>();
+    // Known statuses first, so that an unknown one never takes a bit a known one needs.
+    const ordered = [...snapshot.statusBits].sort((a, b) => a.bit - b.bit);
+    for (const { label, bit } of ordered) {
+      const now = bit === OTHER_BIT ? OTHER_BIT : memory.bitOf(label);
+      if (now !== bit) moved.set(bit, now);
+    }
+    for (const l of snapshot.listed) {
+      memory.listed.set(l.id, { lastMs: toMonotonicMs(l.lastWallMs), newInPass: undefined });
+    }
+    for (const c of snapshot.campaigns) {
+      if (moved.size > 0) {
+        c.devices.forEach((key, mask) => c.devices.set(key, remapBits(mask, moved)));
+      }
+      let held: Held<unknown> | undefined;
+      for (const { label, count } of c.held) {
+        // A label the bits no longer hold (a lower --collector.max-label-values) is held as "other".
+        const restored = memory.labels[memory.bitOf(label)]!;
+        held ??= new Held();
+        held.counts.set(restored, (held.counts.get(restored) ?? 0) + count);
+      }
+      memory.campaigns.set(c.id, {
+        devices: c.devices,
+        learned: c.learned,
+        countsFromStart: c.countsFromStart,
+        lastWalkedMs: toMonotonicMs(c.lastWalkedWallMs),
+        missedMs: c.missedMs,
+        completedPass: -1,
+        held,
+      });
+    }
+    return memory;
+  }
+}
+
+/** A device's status bits with each moved bit at its new place (several may land on "other"). */
+function remapBits(mask: number, moved: ReadonlyMap<number, number>): number {
+  let out = 0;
+  for (let bit = 0; bit <= OTHER_BIT; bit++) {
+    const flag = 2 ** bit;
+    if (Math.floor(mask / flag) % 2 === 0) continue;
+    const to = 2 ** (moved.get(bit) ?? bit);
+    if (Math.floor(out / to) % 2 === 0) out += to;
+  }
+  return out;
+}
+
+/** A CampaignMemory as plain values, wall times; written and read by src/storage/arrivals-snapshot.ts. */
+export interface CampaignMemorySnapshot {
+  readonly listingLearned: boolean;
+  /** End of the last pass that covered the account's time: the observed seconds run from there. */
+  readonly lastCoveredWallMs: number | undefined;
+  /** Which device status each bit of the device masks stands for. */
+  readonly statusBits: readonly { readonly label: string; readonly bit: number }[];
+  readonly listed: readonly {
+    readonly id: string;
+    readonly lastWallMs: number;
+  }[];
+  readonly campaigns: readonly {
+    readonly id: string;
+    readonly learned: boolean;
+    readonly countsFromStart: boolean;
+    readonly lastWalkedWallMs: number;
+    /** Observed time missed since its last complete walk (a duration: no clock to rebase). */
+    readonly missedMs: number;
+    /** Arrivals read by walks that have not completed yet, by device status label. */
+    readonly held: readonly { readonly label: string; readonly count: number }[];
+    /** Device id hash → status bits. */
+    readonly devices: IdTable;
+  }[];
 }

@@ -23,6 +23,8 @@ export function hashId(text: string, seed = 0): number {
 }
 
 const MIN_CAPACITY = 16;
+/** Bytes of one entry in writeEntries' and readEntries' records. */
+export const ENTRY_BYTES = 12;
 
 export class IdTable {
   private keys: Float64Array;
@@ -89,6 +91,43 @@ export class IdTable {
     this.keys = next.keys;
     this.values = next.values;
     this.count = next.count;
+  }
+
+  /**
+   * Copies entries, from slot `from` on, into `out` at `at` as 12-byte records (key as float64, value as
+   * uint32, little-endian) until `out` is full or the table ends: the --storage.path snapshot writes a table
+   * of millions of ids in bounded chunks. Returns the slot to continue from (the slot count at the end) and
+   * the bytes written.
+   */
+  writeEntries(from: number, out: Buffer, at: number): { next: number; end: number } {
+    const { keys, values } = this;
+    let i = from;
+    let end = at;
+    for (; i < keys.length && end + ENTRY_BYTES <= out.length; i++) {
+      if (keys[i] === 0) continue;
+      out.writeDoubleLE(keys[i]!, end);
+      out.writeUInt32LE(values[i]!, end + 8);
+      end += ENTRY_BYTES;
+    }
+    return { next: i, end };
+  }
+
+  /** Slots of the table (the bound of writeEntries' `from`). */
+  get slots(): number {
+    return this.keys.length;
+  }
+
+  /**
+   * Adds the 12-byte records of `bytes` (see writeEntries). Returns false, leaving the records read so far,
+   * at a key that no hashId can give (not a whole number in 1 … 2^53 − 1).
+   */
+  readEntries(bytes: Buffer): boolean {
+    for (let at = 0; at + ENTRY_BYTES <= bytes.length; at += ENTRY_BYTES) {
+      const key = bytes.readDoubleLE(at);
+      if (!Number.isSafeInteger(key) || key <= 0) return false;
+      this.set(key, bytes.readUInt32LE(at + 8));
+    }
+    return true;
   }
 
   private rehash(size: number): void {

@@ -3,7 +3,8 @@
  * holds, and whether a complete pass has happened yet. It decides what counts as an arrival:
  *
  * - The first complete pass after start-up learns: it records ids and counts nothing, so a restart never
- *   looks like a spike. A pass that fails before any pass completed also only learns.
+ *   looks like a spike. A pass that fails before any pass completed also only learns. A memory restored
+ *   from the --storage.path snapshot (fromSnapshot) has learned already: a restart is then a collection gap.
  * - After that, an id not remembered counts once when read, even if the pass later fails: it is a real
  *   arrival, and being remembered it never counts twice.
  * - Ids are forgotten only after a complete pass, and only when not seen for FORGET_AFTER_MS: an id stays
@@ -26,8 +27,6 @@ export interface PassResult {
 }
 
 export class ReportMemory {
-  /** id hash → last seen, in seconds on the monotonic clock since `origin`. */
-  private readonly ids = new IdTable();
   private learned = false;
   private lastCompleteMs: number | undefined;
   private passStartMs = 0;
@@ -37,6 +36,8 @@ export class ReportMemory {
   constructor(
     /** The monotonic ms that second 0 stands for. */
     private readonly originMs: number,
+    /** id hash → last seen, in seconds on the monotonic clock since `origin`. */
+    private readonly ids = new IdTable(),
   ) {}
 
   get size(): number {
@@ -87,4 +88,41 @@ export class ReportMemory {
   private second(ms: number): number {
     return Math.max(0, Math.floor((ms - this.originMs) / 1000));
   }
+
+  /**
+   * What the --storage.path snapshot keeps (src/storage/arrivals-snapshot.ts), once the memory has learned:
+   * its times as wall time, the only kind that means something after a restart. The table is the memory's
+   * own, not a copy: it must be written before the next pass changes it.
+   */
+  toSnapshot(toWallMs: (monotonicMs: number) => number): ReportMemorySnapshot | undefined {
+    if (!this.learned || this.lastCompleteMs === undefined) return undefined;
+    return {
+      originWallMs: toWallMs(this.originMs),
+      lastCompleteWallMs: toWallMs(this.lastCompleteMs),
+      ids: this.ids,
+    };
+  }
+
+  /**
+   * A memory that continues from a snapshot: it counts from its first pass, which covers the time since the
+   * snapshot's last complete pass. Ids keep their last-seen seconds, counted from the same origin.
+   */
+  static fromSnapshot(
+    snapshot: ReportMemorySnapshot,
+    toMonotonicMs: (wallMs: number) => number,
+  ): ReportMemory {
+    const memory = new ReportMemory(toMonotonicMs(snapshot.originWallMs), snapshot.ids);
+    memory.learned = true;
+    memory.lastCompleteMs = toMonotonicMs(snapshot.lastCompleteWallMs);
+    return memory;
+  }
+}
+
+export interface ReportMemorySnapshot {
+  /** The wall time that an id's last-seen second 0 stands for. */
+  readonly originWallMs: number;
+  /** Wall time of the last complete pass: the next pass's observed seconds start here. */
+  readonly lastCompleteWallMs: number;
+  /** Id hash → last seen, in seconds since the origin. */
+  readonly ids: IdTable;
 }

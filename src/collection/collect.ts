@@ -52,6 +52,11 @@ export interface CollectDeps {
   readonly onFailed: (failure: Failure) => void;
   /** Called once the v3 history path that answers is known. */
   readonly onV3ListingPath?: (path: V3ListingPath) => void;
+  /**
+   * Called after a collection's passes, before its entered counters are published (the --storage.path
+   * snapshot is written there, so that it never holds less than what a scrape may have seen).
+   */
+  readonly beforePublish?: (snapshot: Snapshot) => Promise<void>;
 }
 
 /** Anything that is not a ThingSpaceError is a bug of ours; it still fails only its own work, never the process. */
@@ -87,6 +92,17 @@ export class Collector {
   /** The monotonic instant the running collection's time budget ends (Infinity between collections). */
   get deadline(): number {
     return this.deadlineMs;
+  }
+
+  /**
+   * The id memories, v1 reports by reportKey(account, status) and campaigns by reportKey(account, api), for
+   * the --storage.path snapshot: restored into before the first collection, read between collections.
+   */
+  get memories(): {
+    readonly reports: Map<string, ReportMemory>;
+    readonly campaigns: Map<string, CampaignMemory>;
+  } {
+    return { reports: this.reportMemories, campaigns: this.campaignMemories };
   }
 
   /** Ids and devices remembered for the entered counters, and the bytes they take. */
@@ -132,6 +148,7 @@ export class Collector {
         accountDurations,
       };
       this.previous = snapshot;
+      await this.deps.beforePublish?.(snapshot);
       this.entered.publish();
       return snapshot;
     } finally {

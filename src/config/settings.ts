@@ -363,7 +363,7 @@ export const SETTINGS = {
     env: 'STORAGE_PATH',
     default: '',
     meaning:
-      "Writable directory (created if missing; one exporter per directory) where state.json keeps each user's consecutive rejected logins across restarts, so a restart never gives a wrong password fresh attempts. Empty: memory only, lost at restart.",
+      "Writable directory (created if missing; one exporter per directory) where state.json keeps each user's consecutive rejected logins across restarts, so a restart never gives a wrong password fresh attempts, and arrivals.snapshot keeps the entered counters' id memories, so that a restart within a day counts what arrived while the exporter was down (a collection gap) instead of learning again. Empty: memory only, lost at restart.",
     parse: (raw: string) => raw.trim(),
   }),
   listenAddress: spec({

@@ -77,7 +77,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_upgrades_entered_total',
     type: 'counter',
     labels: ['account', 'status'],
-    help: "Upgrades counted once, when their id first appeared in that status's report as read by this process (the first complete pass after start-up only learns).",
+    help: "Upgrades counted once, when their id first appeared in that status's report as read by this process (the first complete pass after start-up only learns, unless --storage.path restored the id memory: then the counter continues across the restart).",
     source: 'snapshot',
   },
   {
@@ -183,7 +183,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_campaign_devices_entered_total',
     type: 'counter',
     labels: ['account', 'api', 'device_status'],
-    help: 'Devices counted once when first seen with that status in a walked campaign, when its walk completes (the first complete pass after start-up, and a first walk after the pass that first listed the campaign, only learn).',
+    help: 'Devices counted once when first seen with that status in a walked campaign, when its walk completes (the first complete pass after start-up, and a first walk after the pass that first listed the campaign, only learn; with --storage.path a restored id memory counts on across a restart, and the counter continues).',
     source: 'snapshot',
   },
   {
@@ -198,6 +198,27 @@ export const METRIC_DEFINITIONS = [
     type: 'counter',
     labels: ['account', 'api', 'stage', 'error'],
     help: 'Campaign listings (stage="listing") and device walks (stage="devices") that failed, by kind of error; a series appears at its first error.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_snapshot_errors_total',
+    type: 'counter',
+    labels: [],
+    help: 'With --storage.path: writes of arrivals.snapshot (the id memories and entered counters kept across restarts) that failed or would have passed the 256 MiB limit; the older snapshot is then removed, so a restart learns again.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_snapshot_last_write_timestamp_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'With --storage.path: when arrivals.snapshot was last written, in Unix seconds (0 before the first write, and without --storage.path). It is written after each collection in which a pass completed or something was counted.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_snapshot_bytes',
+    type: 'gauge',
+    labels: [],
+    help: 'With --storage.path: size of the last arrivals.snapshot written (0 before the first write, and without --storage.path).',
     source: 'live',
   },
   {

@@ -41,6 +41,13 @@ export class LiveMetrics {
   );
   private readonly loginFailures = new Counter(config('thingspace_fota_login_failures_total'));
   private readonly loginBlocked = new Gauge(config('thingspace_fota_login_blocked'));
+  private readonly snapshotErrors = new Counter(
+    config('thingspace_fota_arrivals_snapshot_errors_total'),
+  );
+  private readonly snapshotWritten = new Gauge(
+    config('thingspace_fota_arrivals_snapshot_last_write_timestamp_seconds'),
+  );
+  private readonly snapshotBytes = new Gauge(config('thingspace_fota_arrivals_snapshot_bytes'));
 
   constructor(version: string) {
     for (const metric of [
@@ -53,6 +60,9 @@ export class LiveMetrics {
       this.gateClosedSeconds,
       this.loginFailures,
       this.loginBlocked,
+      this.snapshotErrors,
+      this.snapshotWritten,
+      this.snapshotBytes,
     ]) {
       this.registry.registerMetric(metric);
     }
@@ -82,6 +92,18 @@ export class LiveMetrics {
     this.gateOpen.set(1);
     this.gateClosures.inc(0);
     this.gateClosedSeconds.inc(0);
+    this.snapshotErrors.inc(0);
+    this.snapshotWritten.set(0);
+    this.snapshotBytes.set(0);
+  }
+
+  arrivalsSnapshotWritten(bytes: number, wallMs: number): void {
+    this.snapshotWritten.set(wallMs / 1000);
+    this.snapshotBytes.set(bytes);
+  }
+
+  arrivalsSnapshotFailed(): void {
+    this.snapshotErrors.inc();
   }
 
   reportFailed(account: string, status: string, error: ErrorKind): void {

@@ -199,6 +199,11 @@ export class StateStore {
     return store;
   }
 
+  /** The --storage.path directory, or undefined for a store that only lives in memory. */
+  get directory(): string | undefined {
+    return this.dir;
+  }
+
   /** True when saves reach a file. */
   get persistent(): boolean {
     return this.file !== undefined;

@@ -80,19 +80,20 @@ export class ThingSpaceClient implements ThingSpaceApi {
     const rejected = new Set<string>();
     for (;;) {
       const outcome: Outcome<T> = await this.retry(async () => {
-        // Tokens are taken for each attempt, after any pause at the throttle gate: a session token held
-        // through a long pause could expire before the request goes. Both waits come before the slot: a
-        // request waiting for the gate or for a login holds no slot, and one login serves every request.
+        // The pause at the throttle gate comes before the slot: a request waiting there holds none. (Its
+        // send still passes the gate, gate.ts, inside the slot: should the gate close in between, nobody
+        // could send, so the slot held there keeps no request waiting that could go.)
         await this.ready();
-        let tokens: Tokens;
-        try {
-          tokens = await this.auth.tokens();
-        } catch (error) {
-          throw new NotRetried(error);
-        }
-        // The send still passes the gate (gate.ts) inside the slot: should it close in between, nothing
-        // could be sent by anyone, so the slot held there keeps no request waiting that could go.
         return schedule(async (): Promise<Outcome<T>> => {
+          // Tokens are taken for each attempt, after any pause at the gate: a session token held through a
+          // long pause could expire before the request goes. Waiting for a login holds the slot: a login
+          // is a request too, and no request that needs its tokens could go meanwhile anyway.
+          let tokens: Tokens;
+          try {
+            tokens = await this.auth.tokens();
+          } catch (error) {
+            throw new NotRetried(error);
+          }
           const response = await this.send({
             endpoint,
             method: 'GET',

@@ -31,8 +31,8 @@ class NotRetried {
 }
 
 /**
- * Runs a task inside one request slot (a concurrency limit such as p-limit), releasing the slot when the task
- * settles. Without one, tasks run at once.
+ * Runs a task inside one request slot (a concurrency limit such as p-limit), releasing the slot when the
+ * task settles. Without one, tasks run at once.
  */
 export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;
 
@@ -43,10 +43,11 @@ export interface ThingSpaceApi {
    * GETs `path` (below the base URL) and resolves to what `use` makes of the 2xx answer (body parsed, not yet
    * validated); throws a ThingSpaceError otherwise, or what `use` threw.
    *
-   * With `schedule`, each attempt takes its own request slot and gives it back when it ends: a retry's backoff and a
-   * pause at the throttle gate hold none, so a request that keeps failing does not keep others waiting.
-   * `use` runs inside the slot of the attempt that succeeded, so a page is consumed (aggregated, dropped)
-   * before its slot goes to the next request: no more pages are alive at once than there are slots.
+   * With `schedule`, each attempt takes its own request slot and gives it back when it ends: a retry's
+   * backoff and a pause at the throttle gate hold none, so a request that keeps failing does not keep
+   * others waiting. `use` (synchronous) runs inside the slot of the attempt that succeeded, so a page is
+   * consumed (aggregated, dropped) before its slot goes to the next request: no more pages are alive at
+   * once than there are slots.
    */
   get<T>(
     endpoint: Endpoint,

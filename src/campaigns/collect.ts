@@ -191,7 +191,9 @@ export async function collectCampaigns(
       }
     }),
   );
-  if (!selection && listing.failed) devices.failed = listing.failed;
+  // No listing to choose walks from: the devices stage fails as well, and counts one error per pass (there
+  // were no walks to count), so that its success of 0 has its error in campaign_collection_errors_total.
+  if (!selection && listing.failed) fail('devices', devices, listing.failed);
 
   const nowSeconds = pass.wallMs() / 1000;
   return {

@@ -7,10 +7,9 @@
  * `/campaigns`. Nothing says which one the live service answers, so the SDK's is tried first and the other on
  * a 404; the one that answered is remembered (and logged) for the life of the process.
  */
-import type { ThingSpaceApi } from '../thingspace/client.js';
+import type { Schedule, ThingSpaceApi } from '../thingspace/client.js';
 import { ThingSpaceError } from '../thingspace/errors.js';
 import { FIRST_CURSOR, pageThrough } from '../thingspace/paging.js';
-import type { Schedule } from '../upgrades/pager.js';
 import {
   parseCampaignDevices,
   parseCampaignListing,
@@ -55,10 +54,16 @@ export interface ListingWalk {
   readonly paths: ListingPaths;
   readonly maxPages: number;
   readonly onPage: (page: CampaignListingPage) => void;
+  /** Takes a request slot (--collector.concurrency) for each attempt; none: no limit. */
   readonly schedule?: Schedule;
 }
 
-async function fetchListing(walk: ListingWalk, cursor: string): Promise<CampaignListingPage> {
+/** One listing page, handed to `use` inside the slot of the attempt that fetched it. */
+async function fetchListing<T>(
+  walk: ListingWalk,
+  cursor: string,
+  use: (page: CampaignListingPage) => T,
+): Promise<T> {
   const query = `campaignStatus=${encodeURIComponent(walk.status)}${
     cursor === FIRST_CURSOR ? '' : `&lastSeenCampaignId=${encodeURIComponent(cursor)}`
   }`;
@@ -66,12 +71,15 @@ async function fetchListing(walk: ListingWalk, cursor: string): Promise<Campaign
   for (let i = 0; ; i++) {
     const path = candidates[i]!;
     try {
-      const response = await walk.api.get(
+      return await walk.api.get(
         'campaigns',
         `${base(walk.version, walk.account)}/${path}?${query}`,
+        (response) => {
+          walk.paths.found(walk.version, path);
+          return use(parseCampaignListing(response.body));
+        },
+        walk.schedule,
       );
-      walk.paths.found(walk.version, path);
-      return parseCampaignListing(response.body);
     } catch (error) {
       const notHere = error instanceof ThingSpaceError && error.httpStatus === 404;
       if (!notHere || i + 1 >= candidates.length) throw error;
@@ -81,11 +89,11 @@ async function fetchListing(walk: ListingWalk, cursor: string): Promise<Campaign
 
 /** Reads the whole history of one campaign status; resolves to the number of pages read. */
 export function walkListing(walk: ListingWalk): Promise<number> {
-  const schedule: Schedule = walk.schedule ?? ((task) => task());
+  // As for reports (src/upgrades/pager.ts): a page is consumed inside its request slot, only the cursor
+  // leaves it.
   return pageThrough(
     (cursor) =>
-      schedule(async () => {
-        const page = await fetchListing(walk, cursor);
+      fetchListing(walk, cursor, (page) => {
         walk.onPage(page);
         return { hasMore: page.hasMore, cursor: page.cursor };
       }),
@@ -100,6 +108,7 @@ export interface DeviceWalk {
   readonly campaignId: string;
   readonly maxPages: number;
   readonly onPage: (page: CampaignDevicePage) => void;
+  /** Takes a request slot (--collector.concurrency) for each attempt; none: no limit. */
   readonly schedule?: Schedule;
 }
 
@@ -115,18 +124,18 @@ export function devicesPath(
 
 /** Reads the whole device list of one campaign; resolves to the number of pages read. */
 export function walkDevices(walk: DeviceWalk): Promise<number> {
-  const schedule: Schedule = walk.schedule ?? ((task) => task());
   return pageThrough(
     (cursor) =>
-      schedule(async () => {
-        const response = await walk.api.get(
-          'campaign_devices',
-          devicesPath(walk.version, walk.account, walk.campaignId, cursor),
-        );
-        const page = parseCampaignDevices(response.body);
-        walk.onPage(page);
-        return { hasMore: page.hasMore, cursor: page.cursor };
-      }),
+      walk.api.get(
+        'campaign_devices',
+        devicesPath(walk.version, walk.account, walk.campaignId, cursor),
+        (response) => {
+          const page = parseCampaignDevices(response.body);
+          walk.onPage(page);
+          return { hasMore: page.hasMore, cursor: page.cursor };
+        },
+        walk.schedule,
+      ),
     { maxPages: walk.maxPages, cursorName: 'lastSeenDeviceId' },
   );
 }

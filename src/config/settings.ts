@@ -291,7 +291,8 @@ export const SETTINGS = {
     flag: '--collector.concurrency',
     env: 'COLLECTOR_CONCURRENCY',
     default: '4',
-    meaning: 'Report requests in flight at once, all accounts together.',
+    meaning:
+      'Requests to ThingSpace in flight at once, all accounts and APIs together: report pages, campaign listings and campaign device lists (a login goes in the slot of the request that needs it). A slot is taken per attempt: the backoff before a retry and a pause at the throttle gate hold none.',
     parse: integer(1, 64),
   }),
   timeout: spec({
@@ -332,7 +333,7 @@ export const SETTINGS = {
     env: 'COLLECTOR_MAX_PAGES',
     default: '10000',
     meaning:
-      'Pages one report may take before its pass ends with a pagination error (guards against an endless hasMoreFlag).',
+      'Pages one list may take before its pass ends with a pagination error (guards against an endless hasMoreFlag): a v1 report (account × status), a campaign listing (account × API × campaign status) or the device list of one campaign.',
     parse: integer(1, 10_000_000),
   }),
   maxPageBytes: spec({
@@ -401,7 +402,7 @@ export const SETTINGS = {
     default: 'false',
     boolean: true,
     meaning:
-      'Run one collection, print the exposition to stdout and exit: 0 if every account+status succeeded, 1 otherwise.',
+      'Run one collection, print the exposition to stdout and exit: 0 if every v1 report (account × status) and every campaign listing and device list (account × API) succeeded, 1 otherwise.',
     parse: bool,
   }),
 };

@@ -197,7 +197,7 @@ export const METRIC_DEFINITIONS = [
     name: 'thingspace_fota_campaign_collection_errors_total',
     type: 'counter',
     labels: ['account', 'api', 'stage', 'error'],
-    help: 'Campaign listings (stage="listing") and device walks (stage="devices") that failed, by kind of error; a series appears at its first error.',
+    help: 'Campaign listings (stage="listing") and device walks (stage="devices") that failed, by kind of error; a pass that could read no listing, and so walked nothing, counts one devices error of the listing\'s kind. A series appears at its first error.',
     source: 'live',
   },
   {

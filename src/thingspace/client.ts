@@ -22,17 +22,44 @@ import type { Retry } from './retry.js';
 export const MAX_TOKEN_RENEWALS = 5;
 
 /**
- * A login that failed inside a request's attempt. The Authenticator already retried it as the retry policy
- * allows; wrapped, it passes the request's own retry untouched, so a failing login is not retried squared.
+ * A failure the request's own retry must pass untouched: a login that failed inside an attempt (the
+ * Authenticator already retried it as the retry policy allows, so a failing login is not retried squared),
+ * or the caller's `use` refusing an answer (a page of the wrong shape is not sent for again).
  */
-class LoginFailed {
+class NotRetried {
   constructor(readonly error: unknown) {}
 }
 
+/**
+ * Runs a task inside one request slot (a concurrency limit such as p-limit), releasing the slot when the
+ * task settles. Without one, tasks run at once.
+ */
+export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;
+
+const AT_ONCE: Schedule = (task) => task();
+
 export interface ThingSpaceApi {
-  /** GETs `path` (below the base URL); resolves to a 2xx answer (body parsed, not yet validated), throws a ThingSpaceError otherwise. */
-  get(endpoint: Endpoint, path: string): Promise<HttpResponse>;
+  /**
+   * GETs `path` (below the base URL) and resolves to what `use` makes of the 2xx answer (body parsed, not yet
+   * validated); throws a ThingSpaceError otherwise, or what `use` threw.
+   *
+   * With `schedule`, each attempt takes its own request slot and gives it back when it ends: a retry's
+   * backoff and a pause at the throttle gate hold none, so a request that keeps failing does not keep
+   * others waiting. `use` (synchronous) runs inside the slot of the attempt that succeeded, so a page is
+   * consumed (aggregated, dropped) before its slot goes to the next request: no more pages are alive at
+   * once than there are slots.
+   */
+  get<T>(
+    endpoint: Endpoint,
+    path: string,
+    use: (response: HttpResponse) => T,
+    schedule?: Schedule,
+  ): Promise<T>;
 }
+
+/** What one attempt ends with: the caller's result, or an answer that rejects a token. */
+type Outcome<T> =
+  { readonly used: T } | { readonly response: HttpResponse; readonly tokens: Tokens };
 
 export class ThingSpaceClient implements ThingSpaceApi {
   constructor(
@@ -43,37 +70,51 @@ export class ThingSpaceClient implements ThingSpaceApi {
     private readonly ready: () => Promise<void> = async () => undefined,
   ) {}
 
-  async get(endpoint: Endpoint, path: string): Promise<HttpResponse> {
+  async get<T>(
+    endpoint: Endpoint,
+    path: string,
+    use: (response: HttpResponse) => T,
+    schedule: Schedule = AT_ONCE,
+  ): Promise<T> {
     // A rejected token is renewed and the request sent again, a bounded number of times: with short-lived
     // tokens and long backoffs a renewed token may expire too, but a token rejected twice is a refusal.
     const rejected = new Set<string>();
     for (;;) {
-      let tokens: Tokens | undefined;
-      const response = await this.retry(async () => {
-        // Tokens are taken for each attempt, after any pause at the throttle gate: a session token held
-        // through a long pause could expire before the request goes.
+      const outcome: Outcome<T> = await this.retry(async () => {
+        // The pause at the throttle gate comes before the slot: a request waiting there holds none. (Its
+        // send still passes the gate, gate.ts, inside the slot: should the gate close in between, nobody
+        // could send, so the slot held there keeps no request waiting that could go.)
         await this.ready();
-        try {
-          tokens = await this.auth.tokens();
-        } catch (error) {
-          throw new LoginFailed(error);
-        }
-        const res = await this.send({
-          endpoint,
-          method: 'GET',
-          path,
-          headers: { authorization: `Bearer ${tokens.bearer}`, 'vz-m2m-token': tokens.session },
+        return schedule(async (): Promise<Outcome<T>> => {
+          // Tokens are taken for each attempt, after any pause at the gate: a session token held through a
+          // long pause could expire before the request goes. Waiting for a login holds the slot: a login
+          // is a request too, and no request that needs its tokens could go meanwhile anyway.
+          let tokens: Tokens;
+          try {
+            tokens = await this.auth.tokens();
+          } catch (error) {
+            throw new NotRetried(error);
+          }
+          const response = await this.send({
+            endpoint,
+            method: 'GET',
+            path,
+            headers: { authorization: `Bearer ${tokens.bearer}`, 'vz-m2m-token': tokens.session },
+          });
+          throwIfTransient(endpoint, response);
+          if (response.status >= 300) return { response, tokens };
+          this.auth.touchSession(tokens.session);
+          try {
+            return { used: use(response) };
+          } catch (error) {
+            throw new NotRetried(error);
+          }
         });
-        throwIfTransient(endpoint, res);
-        return res;
       }).catch((error: unknown) => {
-        throw error instanceof LoginFailed ? error.error : error;
+        throw error instanceof NotRetried ? error.error : error;
       });
-      if (!tokens) throw new Error('unreachable: a response without tokens');
-      if (response.status < 300) {
-        this.auth.touchSession(tokens.session);
-        return response;
-      }
+      if ('used' in outcome) return outcome.used;
+      const { response, tokens } = outcome;
       const body = parseErrorBody(response.body);
       const detail = `${endpoint} answered HTTP ${response.status}${body.code ? ` ${body.code}` : ''}${body.message ? `: ${body.message}` : ''}`;
       const tokenKind = isSessionRejection(body)

@@ -3,13 +3,12 @@
  * `lastSeenUpgradeId`. Pages are handed to `onPage` as they arrive and not kept, so memory does not grow with
  * the report.
  */
-import type { ThingSpaceApi } from '../thingspace/client.js';
+import type { Schedule, ThingSpaceApi } from '../thingspace/client.js';
 import { pageThrough } from '../thingspace/paging.js';
 import { parseReportPage, type ReportPage } from './schema.js';
 import type { UpgradeStatus } from './statuses.js';
 
-/** Runs one page's fetch and aggregation, e.g. inside a concurrency limit; by default, at once. */
-export type Schedule = <T>(task: () => Promise<T>) => Promise<T>;
+export type { Schedule } from '../thingspace/client.js';
 
 export interface ReportWalk {
   readonly api: ThingSpaceApi;
@@ -17,6 +16,7 @@ export interface ReportWalk {
   readonly status: UpgradeStatus;
   readonly maxPages: number;
   readonly onPage: (page: ReportPage) => void;
+  /** Takes a request slot (--collector.concurrency) for each attempt; none: no limit. */
   readonly schedule?: Schedule;
 }
 
@@ -24,30 +24,41 @@ export function reportPath(account: string, status: UpgradeStatus, index: string
   return `/api/fota/v1/reports/${encodeURIComponent(account)}/status/${status}/index/${encodeURIComponent(index)}`;
 }
 
-/** One validated page of a report. */
-export async function fetchReportPage(
+/** One validated page of a report, handed to `use` inside the slot of the attempt that fetched it. */
+export function fetchReportPage<T = ReportPage>(
   api: ThingSpaceApi,
   account: string,
   status: UpgradeStatus,
   index: string,
-): Promise<ReportPage> {
-  const response = await api.get('reports', reportPath(account, status, index));
-  return parseReportPage(response.body);
+  use: (page: ReportPage) => T = (page) => page as T,
+  schedule?: Schedule,
+): Promise<T> {
+  return api.get(
+    'reports',
+    reportPath(account, status, index),
+    (response) => use(parseReportPage(response.body)),
+    schedule,
+  );
 }
 
 /** Reads the whole report; resolves to the number of pages read. */
 export function walkReport(walk: ReportWalk): Promise<number> {
-  const schedule: Schedule = walk.schedule ?? ((task) => task());
-  // A page is aggregated inside its scheduled task and dropped there: only the cursor leaves it. A page
-  // held while this report waits for a request slot behind hundreds of others, or carried through the
-  // limiter's promises, would keep pages alive that nobody needs.
+  // A page is aggregated inside the request slot of the attempt that fetched it and dropped there: only the
+  // cursor leaves it. A page held while this report waits for a request slot behind hundreds of others, or
+  // carried through the limiter's promises, would keep pages alive that nobody needs.
   return pageThrough(
     (index) =>
-      schedule(async () => {
-        const page = await fetchReportPage(walk.api, walk.account, walk.status, index);
-        walk.onPage(page);
-        return { hasMore: page.hasMore, cursor: page.cursor };
-      }),
+      fetchReportPage(
+        walk.api,
+        walk.account,
+        walk.status,
+        index,
+        (page) => {
+          walk.onPage(page);
+          return { hasMore: page.hasMore, cursor: page.cursor };
+        },
+        walk.schedule,
+      ),
     { maxPages: walk.maxPages, cursorName: 'lastSeenUpgradeId' },
   );
 }

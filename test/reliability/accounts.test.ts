@@ -108,17 +108,18 @@ test(`an outage over ${ACCOUNTS} accounts (every request answered 500): one "col
   ).toEqual([]);
   expect(collectionLines(exporter)).toHaveLength(1);
 
-  // Error counters exist where errors happened: one series per failed report and per account × API listing.
+  // Error counters exist where errors happened: one series per failed report, and per account × API
+  // stage: the listings, and the devices stage that had no listing to walk from.
   const samples = parseExposition(await (await fetch(exporter.metricsUrl)).text());
   const v1Errors = seriesNamed(samples, 'thingspace_fota_collection_errors_total');
   expect(v1Errors).toHaveLength(ACCOUNTS * UPGRADE_STATUSES.length);
   expect(new Set(v1Errors.map((s) => `${s.labels.error}=${s.value}`))).toEqual(new Set(['http=1']));
   const campaignErrors = seriesNamed(samples, 'thingspace_fota_campaign_collection_errors_total');
-  expect(campaignErrors).toHaveLength(ACCOUNTS * CAMPAIGN_APIS.length);
-  // each listing of the nine statuses failed once
+  expect(campaignErrors).toHaveLength(ACCOUNTS * CAMPAIGN_APIS.length * 2);
+  // each listing of the nine statuses failed once, and the devices stage once
   expect(
     new Set(campaignErrors.map((s) => `${s.labels.stage}/${s.labels.error}=${s.value}`)),
-  ).toEqual(new Set([`listing/http=${CAMPAIGN_STATUSES.length}`]));
+  ).toEqual(new Set([`listing/http=${CAMPAIGN_STATUSES.length}`, 'devices/http=1']));
   expect([...successes(samples).values()].every((v) => v === 0)).toBe(true);
   expect(successes(samples).size).toBe(ACCOUNTS * UPGRADE_STATUSES.length);
   expect([...campaignSuccesses(samples).values()].every((v) => v === 0)).toBe(true);

@@ -39,9 +39,14 @@ export interface ReportRequest {
   seq: number;
 }
 
-/** A hook's answer replaces the normal one: a status and a JSON body (or raw text), or 'reset'. */
+/**
+ * A hook's answer replaces the normal one: a status and a JSON body (or raw text), 'reset', or 'hang' (no
+ * answer at all: the client's timeout ends the request).
+ */
 export type Override =
-  { status: number; body: unknown; raw?: string; headers?: Record<string, string> } | 'reset';
+  | { status: number; body: unknown; raw?: string; headers?: Record<string, string> }
+  | 'reset'
+  | 'hang';
 
 export interface FakeOptions {
   data: Record<string, Partial<Record<UpgradeStatus, FakeUpgrade[]>>>;
@@ -165,6 +170,8 @@ export async function startFakeThingSpace(options: FakeOptions): Promise<FakeThi
       req.socket.destroy();
       return;
     }
+    // Left open: close() ends it with every other connection.
+    if (override === 'hang') return;
     if (override) {
       res.writeHead(override.status, { 'content-type': 'application/json', ...override.headers });
       res.end(override.raw ?? JSON.stringify(override.body));

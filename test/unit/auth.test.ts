@@ -1526,7 +1526,7 @@ describe('Authenticator: one login at a time, across requests, their retries and
     const client = new ThingSpaceClient(send, auth, instantRetry(3));
     // one collection: many requests at once, each with its own retries
     const first = Array.from({ length: 12 }, () =>
-      client.get('reports', '/r').catch((e: unknown) => e),
+      client.get('reports', '/r', (r) => r).catch((e: unknown) => e),
     );
     await settle();
     release();
@@ -1537,7 +1537,9 @@ describe('Authenticator: one login at a time, across requests, their retries and
     for (let pass = 0; pass < 6; pass++) {
       clock.advance(BACKOFF_MS / 2);
       await Promise.all(
-        Array.from({ length: 12 }, () => client.get('reports', '/r').catch(() => undefined)),
+        Array.from({ length: 12 }, () =>
+          client.get('reports', '/r', (r) => r).catch(() => undefined),
+        ),
       );
     }
     expect(fake.count('session_login')).toBe(3);

@@ -21,7 +21,7 @@ import { ThingSpaceError, type Endpoint } from '../../src/thingspace/errors.js';
 import type { HttpResponse } from '../../src/thingspace/http.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 import { parseExposition, seriesKey, type Sample } from '../support/exposition.js';
-import { fakeClock } from './fake-send.js';
+import { fakeClock, getVia } from './fake-send.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -93,7 +93,9 @@ class FakeFleet implements ThingSpaceApi {
     return this.asked.map((a) => a.path).filter(filter);
   }
 
-  async get(endpoint: Endpoint, path: string): Promise<HttpResponse> {
+  readonly get: ThingSpaceApi['get'] = getVia((endpoint, path) => this.answer(endpoint, path));
+
+  async answer(endpoint: Endpoint, path: string): Promise<HttpResponse> {
     this.asked.push({ endpoint, path });
     // answers overlap as they would on the network
     await new Promise((resolve) => setImmediate(resolve));

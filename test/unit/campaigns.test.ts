@@ -36,6 +36,7 @@ import {
 } from '../../src/campaigns/statuses.js';
 import { OTHER } from '../../src/labels/bound.js';
 import type { ThingSpaceApi } from '../../src/thingspace/client.js';
+import { getVia } from './fake-send.js';
 import { parseDate, parseEndDate } from '../../src/thingspace/dates.js';
 import { ThingSpaceError, type Endpoint } from '../../src/thingspace/errors.js';
 import type { HttpResponse } from '../../src/thingspace/http.js';
@@ -289,7 +290,9 @@ class CampaignServer implements ThingSpaceApi {
   /** Rewrites an answer before it is sent (broken cursors and the like). */
   tamper: (body: Record<string, unknown>, path: string) => void = () => undefined;
 
-  async get(endpoint: Endpoint, path: string): Promise<HttpResponse> {
+  readonly get: ThingSpaceApi['get'] = getVia((endpoint, path) => this.answer(endpoint, path));
+
+  async answer(endpoint: Endpoint, path: string): Promise<HttpResponse> {
     this.asked.push({ endpoint, path });
     const url = new URL(path, 'http://x');
     const listing =
@@ -477,7 +480,7 @@ describe('walkListing', () => {
 
   it('v3 answering 404 on both paths fails with the 404', async () => {
     const server = new CampaignServer();
-    server.get = async (endpoint, path) => {
+    server.answer = async (endpoint, path) => {
       server.asked.push({ endpoint, path });
       throw new ThingSpaceError('http', 'campaigns answered HTTP 404', undefined, 404);
     };
@@ -490,7 +493,7 @@ describe('walkListing', () => {
 
   it('v3 does not fall back on other errors than 404', async () => {
     const server = new CampaignServer();
-    server.get = async (endpoint, path) => {
+    server.answer = async (endpoint, path) => {
       server.asked.push({ endpoint, path });
       throw new ThingSpaceError('http', 'campaigns answered HTTP 400', undefined, 400);
     };
@@ -502,7 +505,7 @@ describe('walkListing', () => {
 
   it('v2 never falls back: its 404 is the error', async () => {
     const server = new CampaignServer();
-    server.get = async (endpoint, path) => {
+    server.answer = async (endpoint, path) => {
       server.asked.push({ endpoint, path });
       throw new ThingSpaceError('http', 'campaigns answered HTTP 404', undefined, 404);
     };

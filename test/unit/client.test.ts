@@ -1,8 +1,13 @@
 import { Authenticator } from '../../src/thingspace/auth.js';
-import { MAX_TOKEN_RENEWALS, ThingSpaceClient } from '../../src/thingspace/client.js';
+import {
+  MAX_TOKEN_RENEWALS,
+  ThingSpaceClient,
+  type Schedule,
+} from '../../src/thingspace/client.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import { gatedSend, ThrottleGate } from '../../src/thingspace/gate.js';
 import type { HttpRequest } from '../../src/thingspace/http.js';
+import { createRetry } from '../../src/thingspace/retry.js';
 import type { ReportPage } from '../../src/upgrades/schema.js';
 import { fetchReportPage } from '../../src/upgrades/pager.js';
 import {
@@ -307,5 +312,91 @@ describe('ThingSpaceClient.get, through fetchReportPage', () => {
     }
     expect(fake.count('session_login')).toBe(3);
     expect(fake.count('reports')).toBe(0);
+  });
+});
+
+describe('ThingSpaceClient.get with request slots', () => {
+  it("takes a slot per attempt: the backoff and the wait at the gate hold none; use runs in the successful attempt's slot", async () => {
+    const { fake, auth } = setup();
+    const log: string[] = [];
+    let held = 0;
+    const schedule: Schedule = async (task) => {
+      held++;
+      log.push('take a slot');
+      try {
+        return await task();
+      } finally {
+        held--;
+        log.push('give it back');
+      }
+    };
+    const retry = createRetry(
+      { maxRetries: 2, baseDelayMs: 100, maxDelayMs: 1000 },
+      {
+        sleep: async () => {
+          log.push(`backoff, slots held: ${held}`);
+        },
+        random: () => 0.5,
+      },
+    );
+    const ready = async () => {
+      log.push(`gate, slots held: ${held}`);
+    };
+    const client = new ThingSpaceClient(fake.send, auth, retry, ready);
+    fake.override.reports = (_req, n) =>
+      n <= 2
+        ? new ThingSpaceError('timeout', 'reports: no complete answer within 30 s')
+        : undefined;
+    const page = await fetchReportPage(
+      client,
+      ACCOUNT,
+      'Queued',
+      '0',
+      (p) => {
+        log.push(`use the page, slots held: ${held}`);
+        return p;
+      },
+      schedule,
+    );
+    expect(page.hasMore).toBe(false);
+    const attempt = ['gate, slots held: 0', 'take a slot', 'give it back'];
+    expect(log).toEqual([
+      ...attempt,
+      'backoff, slots held: 0',
+      ...attempt,
+      'backoff, slots held: 0',
+      'gate, slots held: 0',
+      'take a slot',
+      'use the page, slots held: 1',
+      'give it back',
+    ]);
+  });
+
+  it('an error thrown by use is not retried, and gives the slot back', async () => {
+    const { client, reports } = setup();
+    let held = 0;
+    const schedule: Schedule = async (task) => {
+      held++;
+      try {
+        return await task();
+      } finally {
+        held--;
+      }
+    };
+    const refused = new ThingSpaceError('http', 'answered HTTP 503'); // retryable, were it retried
+    await expect(
+      fetchReportPage(
+        client,
+        ACCOUNT,
+        'Queued',
+        '0',
+        () => {
+          throw refused;
+        },
+        schedule,
+      ),
+    ).rejects.toBe(refused);
+    expect(reports()).toHaveLength(1);
+    expect(held).toBe(0);
   });
 });

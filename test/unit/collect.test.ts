@@ -6,7 +6,7 @@ import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import type { HttpResponse } from '../../src/thingspace/http.js';
 import type { ReportPage, Upgrade } from '../../src/upgrades/schema.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../../src/upgrades/statuses.js';
-import { fakeClock, type Clock } from './fake-send.js';
+import { fakeClock, getVia, type Clock } from './fake-send.js';
 
 const MINUTE = 60_000;
 
@@ -28,7 +28,9 @@ class MemorySource implements ThingSpaceApi {
   }
 
   /** The v1 report path, answered with the raw page ThingSpace would send. */
-  async get(_endpoint: string, path: string): Promise<HttpResponse> {
+  readonly get: ThingSpaceApi['get'] = getVia((endpoint, path) => this.answer(endpoint, path));
+
+  async answer(_endpoint: string, path: string): Promise<HttpResponse> {
     const [account, status, index] =
       /^\/api\/fota\/v1\/reports\/([^/]+)\/status\/([^/]+)\/index\/([^/]+)$/
         .exec(path)!

@@ -5,9 +5,21 @@
  * Tests may replace any endpoint's answer with `override`.
  */
 import type { Credentials } from '../../src/thingspace/auth.js';
+import type { ThingSpaceApi } from '../../src/thingspace/client.js';
 import type { Endpoint } from '../../src/thingspace/errors.js';
 import type { HttpRequest, HttpResponse, Send } from '../../src/thingspace/http.js';
 import { createRetry, type Retry } from '../../src/thingspace/retry.js';
+
+/**
+ * ThingSpaceApi.get over a function that answers requests, placed as ThingSpaceClient places it: the
+ * answer is awaited inside the request slot (`schedule`), and `use` runs inside the same slot.
+ */
+export function getVia(
+  answer: (endpoint: Endpoint, path: string) => Promise<HttpResponse>,
+): ThingSpaceApi['get'] {
+  return (endpoint, path, use, schedule = (task) => task()) =>
+    schedule(async () => use(await answer(endpoint, path)));
+}
 
 export const SESSION_IDLE_LIMIT_MS = 20 * 60_000;
 

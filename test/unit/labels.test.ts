@@ -2,7 +2,7 @@
  * Label bounds: reason normalisation (SPEC §3.1) and top-N capping (SPEC §3.3).
  */
 import { boundLength, MAX_LABEL_LENGTH, NO_REASON, OTHER } from '../../src/labels/bound.js';
-import { normaliseReason, ReasonLabels } from '../../src/labels/normalise.js';
+import { MAX_MEMO_KEY, normaliseReason, ReasonLabels } from '../../src/labels/normalise.js';
 import { keptOr, topOf, TopValues, TRACKED_PER_KEPT, type Tally } from '../../src/labels/top.js';
 
 describe('normaliseReason: the examples of SPEC §3.1, exactly', () => {
@@ -144,6 +144,141 @@ describe('ReasonLabels', () => {
     }
     for (const raw of raws) expect(labels.of(raw)).toBe(normaliseReason(raw));
     expect(memo.size).toBeGreaterThan(0);
+  });
+});
+
+describe('ReasonLabels: long raw texts', () => {
+  const direct = (raw: string) => boundLength(normaliseReason(raw));
+  const memoOf = (labels: ReasonLabels) =>
+    (labels as unknown as { memo: Map<string, string> }).memo;
+
+  it('memoises a long text by a bounded key, with the label of the whole text', () => {
+    const labels = new ReasonLabels();
+    const raw = 'Upgrade failed, device 990000862471854 at 18:05 UTC; retrying. '.repeat(20_000);
+    expect(raw.length).toBeGreaterThan(1_000_000);
+    expect(labels.of(raw)).toBe(direct(raw));
+    expect(labels.of(raw)).toBe(direct(raw));
+    const keys = [...memoOf(labels).keys()];
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.length).toBeLessThanOrEqual(MAX_MEMO_KEY);
+  });
+
+  it('a text whose start settles nothing is labelled whole and not remembered', () => {
+    const labels = new ReasonLabels();
+    // no character within the key bound that every rule stops at: cut anywhere, the digit run would end
+    // early and the tail be lost
+    const runs = `${'a'.repeat(100)} ${'1'.repeat(1000)} tail ${'b'.repeat(200)}`;
+    // a stop, but before it the run of digits shrinks to <id>: the prefix's normal form is too short
+    const shrunk = `${'x'.repeat(50)},${'1'.repeat(450)},${' more'.repeat(100)}`;
+    for (const raw of [runs, shrunk]) {
+      expect(labels.of(raw)).toBe(direct(raw));
+      expect(labels.of(raw.slice(0, MAX_MEMO_KEY))).not.toBe(direct(raw));
+    }
+    expect([...memoOf(labels).keys()].every((k) => k.length <= MAX_MEMO_KEY)).toBe(true);
+  });
+
+  it('gives every long text the label of the whole text (each pattern across the key bound)', () => {
+    // Digit runs that shrink to <id> bring the normal form near 120 code points just before the key bound,
+    // then a text some rule matches across several characters is placed at every offset across that bound.
+    const crossing = [
+      '6 Oct 22',
+      '06 October 2022',
+      '18:05 UTC',
+      '8:05:59 GMT',
+      '2022-10-06 18:05:00.123+02:00',
+      '2022-10-06T18:05Z',
+      '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+      'deadbeef-dead-beef-dead-beefdeadbeef',
+      '990000862471854',
+      '2.5',
+      '15%',
+      'Version-02',
+      'v1.2.3',
+    ];
+    const labels = new ReasonLabels(50);
+    let cases = 0;
+    for (const piece of crossing) {
+      for (let pad = 0; pad <= 14; pad++) {
+        for (let shift = 0; shift <= piece.length + 1; shift++) {
+          const runs = 22;
+          const digits = MAX_MEMO_KEY - shift - pad - runs; // the runs' digits and their commas
+          const first = digits - (runs - 1) * Math.floor(digits / runs);
+          const filler =
+            `${'1'.repeat(first)},` + `${'1'.repeat(Math.floor(digits / runs))},`.repeat(runs - 1);
+          const raw = `${filler}${'x'.repeat(pad)}${piece} and then, a tail. `.repeat(3);
+          expect(labels.of(raw)).toBe(direct(raw));
+          cases++;
+        }
+      }
+    }
+    expect(cases).toBeGreaterThan(2000);
+  });
+
+  it('gives every long text the label of the whole text (seeded random texts around the cut)', () => {
+    // Pieces that the rules join or split: dates, times, ids, digit runs, month names, and characters
+    // some rules stop at and others cross.
+    const pieces = [
+      'Upgrade',
+      'failed',
+      ' ',
+      ' ',
+      ' ',
+      ',',
+      ';',
+      '\n',
+      '\t',
+      '-',
+      ':',
+      '.',
+      '+',
+      'é',
+      '😀',
+      '_',
+      '(',
+      ')',
+      '06 Oct 22',
+      '6 October 2022',
+      ' 18:05',
+      ' UTC',
+      'Z',
+      'T',
+      '2022-10-06',
+      '2022-10-06T18:05:00Z',
+      '2022-10-06 18:05:59.123+02:00',
+      '990000862471854',
+      '3',
+      '15%',
+      'v1.2',
+      '0.5',
+      '12:34:567890',
+      '3f2504e0-4f89-41d3-9a0c-0305e82c3301',
+      'deadbeef-dead-beef-dead-beefdeadbeef',
+      'Version-02',
+    ];
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const labels = new ReasonLabels(50);
+    for (let n = 0; n < 3000; n++) {
+      const length = MAX_MEMO_KEY - 200 + Math.floor(random() * 800);
+      // Every other text starts with digit runs that shrink to <id>: its normal form reaches 120 code
+      // points only near the key bound, where a wrong cut would show in the label.
+      let raw = '';
+      if (n % 2) {
+        const runs = 18 + Math.floor(random() * 9);
+        const digits = 10 + Math.floor(random() * 16);
+        raw = `${'1'.repeat(digits)},`.repeat(runs);
+      }
+      while (raw.length < length) {
+        const piece = pieces[Math.floor(random() * pieces.length)]!;
+        // sometimes a long run of one piece, so that a match may cross any cut
+        raw += random() < 0.05 ? piece.repeat(1 + Math.floor(random() * 80)) : piece;
+      }
+      expect(labels.of(raw)).toBe(direct(raw));
+    }
+    expect([...memoOf(labels).keys()].every((k) => k.length <= MAX_MEMO_KEY)).toBe(true);
   });
 });
 

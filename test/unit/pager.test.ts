@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ThingSpaceApi } from '../../src/thingspace/client.js';
+import { getVia } from './fake-send.js';
 import { ThingSpaceError } from '../../src/thingspace/errors.js';
 import { walkReport as walk } from '../../src/upgrades/pager.js';
 import type { ReportPage } from '../../src/upgrades/schema.js';
@@ -28,7 +29,7 @@ interface ReportSource {
 /** The API seam over an in-memory report: GETs of v1 report paths answer raw pages. */
 function apiOf(answer: Answer): ThingSpaceApi {
   return {
-    async get(endpoint, path) {
+    get: getVia(async (endpoint, path) => {
       expect(endpoint).toBe('reports');
       const [, account, , status, , index] =
         /^\/api\/fota\/v1\/reports\/([^/]+)\/status\/([^/]+)\/index\/([^/]+)$/
@@ -36,7 +37,7 @@ function apiOf(answer: Answer): ThingSpaceApi {
           .map((part, i) => (i === 0 ? part : decodeURIComponent(part)))
           .flatMap((part, i) => (i === 0 ? [part] : [part, part]));
       return { status: 200, body: raw(await answer(account!, status as UpgradeStatus, index!)) };
-    },
+    }),
   };
 }
 

@@ -150,8 +150,10 @@ export class Exporter {
         this.live.loginRejected(kind, blocked);
         logger.error({ kind, consecutive }, message);
       },
-      onLoginUnanswered: (consecutive, blocked, message) =>
-        logger.error({ kind: 'session_login', consecutive, blocked }, message),
+      onLoginUnanswered: (consecutive, blocked, message) => {
+        this.live.loginUnanswered(blocked);
+        logger.error({ kind: 'session_login', consecutive, blocked }, message);
+      },
       onLoginSucceeded: () => this.live.loginSucceeded(),
       onBlocked: (blocked) => this.live.setLoginBlocked(blocked),
     });

@@ -284,7 +284,7 @@ export const SETTINGS = {
     env: 'COLLECTOR_INTERVAL',
     default: '5m',
     meaning:
-      'Time between the starts of two collections; also the least time between a rejected login and the next attempt.',
+      'Time between the starts of two collections; also the least time between a failed login (rejected, sent without an answer, or answered by something other than the credential check) and the next attempt.',
     parse: duration(1000, 86_400_000),
   }),
   concurrency: spec({
@@ -308,7 +308,7 @@ export const SETTINGS = {
     env: 'COLLECTOR_MAX_RETRIES',
     default: '3',
     meaning:
-      'Retries of one request after a 5xx, a timeout or a network error, with exponential backoff and jitter (a Retry-After on a 5xx honoured up to 10 s). 429s and 503s with Retry-After are not counted: the shared throttle gate decides when they go again, within the collection interval. Rejected logins are never retried.',
+      'Retries of one request after a 5xx, a timeout or a network error, with exponential backoff and jitter (a Retry-After on a 5xx honoured up to 10 s). 429s and 503s with Retry-After are not counted: the shared throttle gate decides when they go again, within the collection interval. A session login is never resent once it may have reached ThingSpace (only a failure before the request was written is retried), and a rejected login never.',
     parse: integer(0, 10),
   }),
   maxStale: spec({
@@ -364,7 +364,7 @@ export const SETTINGS = {
     env: 'STORAGE_PATH',
     default: '',
     meaning:
-      "Writable directory (created if missing; one exporter per directory) where state.json keeps each user's consecutive rejected logins across restarts, so a restart never gives a wrong password fresh attempts, and arrivals.snapshot keeps the entered counters' id memories, so that a restart within a day counts what arrived while the exporter was down (a collection gap) instead of learning again. Empty: memory only, lost at restart.",
+      "Writable directory (created if missing; one exporter per directory) where state.json keeps each user's consecutive failed logins across restarts, so a restart never gives a wrong password fresh attempts, and arrivals.snapshot keeps the entered counters' id memories, so that a restart within a day counts what arrived while the exporter was down (a collection gap) instead of learning again. Empty: memory only, lost at restart.",
     parse: (raw: string) => raw.trim(),
   }),
   listenAddress: spec({

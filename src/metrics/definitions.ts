@@ -264,10 +264,17 @@ export const METRIC_DEFINITIONS = [
     source: 'live',
   },
   {
+    name: 'thingspace_fota_login_unanswered_total',
+    type: 'counter',
+    labels: [],
+    help: "Session logins sent whose answer was lost (a timeout, a 5xx, a connection closed after sending, a 400/401/403 without ThingSpace's error body): ThingSpace may have counted them as failed, so they count towards --thingspace.max-login-failures and are never resent.",
+    source: 'live',
+  },
+  {
     name: 'thingspace_fota_login_blocked',
     type: 'gauge',
     labels: [],
-    help: 'Whether logins are suspended after repeated rejections, to keep ThingSpace from locking the user (1) or not (0).',
+    help: 'Whether logins are suspended after repeated failed logins (rejected, or sent without an answer), to keep ThingSpace from locking the user (1) or not (0).',
     source: 'live',
   },
   {

@@ -40,6 +40,7 @@ export class LiveMetrics {
     config('thingspace_fota_api_gate_closed_seconds_total'),
   );
   private readonly loginFailures = new Counter(config('thingspace_fota_login_failures_total'));
+  private readonly loginsUnanswered = new Counter(config('thingspace_fota_login_unanswered_total'));
   private readonly loginBlocked = new Gauge(config('thingspace_fota_login_blocked'));
   private readonly snapshotErrors = new Counter(
     config('thingspace_fota_arrivals_snapshot_errors_total'),
@@ -59,6 +60,7 @@ export class LiveMetrics {
       this.gateClosures,
       this.gateClosedSeconds,
       this.loginFailures,
+      this.loginsUnanswered,
       this.loginBlocked,
       this.snapshotErrors,
       this.snapshotWritten,
@@ -131,6 +133,11 @@ export class LiveMetrics {
 
   loginRejected(kind: LoginKind, blocked: boolean): void {
     this.loginFailures.inc({ kind });
+    this.loginBlocked.set(blocked ? 1 : 0);
+  }
+
+  loginUnanswered(blocked: boolean): void {
+    this.loginsUnanswered.inc();
     this.loginBlocked.set(blocked ? 1 : 0);
   }
 

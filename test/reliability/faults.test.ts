@@ -780,6 +780,10 @@ test('the token and login endpoints answering 500 now and then: token requests r
   const samples = await scrape(exporter);
   expectAllExact(samples, truth, accounts);
   expectNoLoginTrouble(samples);
+  // and counted, so that an operator sees them before they add up to a block
+  expect(value(samples, 'thingspace_fota_login_unanswered_total')).toBe(
+    count(stats, 'session_login', '500'),
+  );
 });
 
 test('the token endpoint answering 500 to every request: each request tries to log in 1 + --collector.max-retries times, not that squared', async () => {

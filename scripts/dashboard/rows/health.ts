@@ -146,13 +146,17 @@ export const health: Section = {
     timeseriesPanel({
       title: 'Login failures',
       description:
-        'Logins ThingSpace rejected per $__rate_interval, by kind (oauth_token: client id/secret; session_login: username/password). Five failed logins lock the ThingSpace user; the exporter stops after --thingspace.max-login-failures (3).',
+        'Logins ThingSpace rejected per $__rate_interval, by kind (oauth_token: client id/secret; session_login: username/password), and session logins sent whose answer was lost (ThingSpace may have counted them). Five failed logins lock the ThingSpace user; the exporter stops after --thingspace.max-login-failures (3) of either.',
       unit: 'short',
       min: 0,
       queries: [
         q(
           `sum by (kind) (${increase(exporter('thingspace_fota_login_failures_total'))})`,
-          '{{kind}}',
+          '{{kind}} rejected',
+        ),
+        q(
+          `sum(${increase(exporter('thingspace_fota_login_unanswered_total'))})`,
+          'session_login without an answer',
         ),
       ],
       w: 6,

@@ -246,8 +246,7 @@ describe('prometheus/tests (promtool unit tests)', () => {
   });
 
   it('turn path 3 of issue 17 (a restart with --storage.path) into named cases, firing and silent', () => {
-    // The v1 spike alerts; the campaign counters are restored and continued the same way.
-    for (const alertname of SPIKE_ALERTS.slice(0, 2)) {
+    for (const alertname of SPIKE_ALERTS) {
       const cases = files.flatMap((f) =>
         f.tests
           .filter((t) => (t.name ?? '').includes('issue 17 path 3'))

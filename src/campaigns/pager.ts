@@ -5,7 +5,8 @@
  *
  * The v3 history has two published paths: the SDK's `/firmware/campaigns` and the documentation's
  * `/campaigns`. Nothing says which one the live service answers, so the SDK's is tried first and the other on
- * a 404; the one that answered is remembered (and logged) for the life of the process.
+ * a 404 (and, until one has answered, the other first after a 404); the one that answered is remembered (and
+ * logged) for the life of the process.
  */
 import type { Schedule, ThingSpaceApi } from '../thingspace/client.js';
 import { ThingSpaceError } from '../thingspace/errors.js';
@@ -25,14 +26,19 @@ export type V3ListingPath = (typeof V3_LISTING_PATHS)[number];
 /** Which v3 history path answers, once one has; shared by every account (it is one service). */
 export class ListingPaths {
   private answered: V3ListingPath | undefined;
+  /** The path that last answered 404 while none had answered yet: the others go first meanwhile. */
+  private missed: V3ListingPath | undefined;
 
   constructor(private readonly onFound: (path: V3ListingPath) => void = () => undefined) {}
 
   candidates(api: CampaignApi): readonly string[] {
     if (api === 'v2') return ['campaigns'];
-    return this.answered
-      ? [this.answered, ...V3_LISTING_PATHS.filter((p) => p !== this.answered)]
-      : V3_LISTING_PATHS;
+    const first = this.answered ?? V3_LISTING_PATHS.find((p) => p !== this.missed)!;
+    return [first, ...V3_LISTING_PATHS.filter((p) => p !== first)];
+  }
+
+  notFound(api: CampaignApi, path: string): void {
+    if (api === 'v3' && this.answered === undefined) this.missed = path as V3ListingPath;
   }
 
   found(api: CampaignApi, path: string): void {
@@ -67,13 +73,20 @@ async function fetchListing<T>(
   const query = `campaignStatus=${encodeURIComponent(walk.status)}${
     cursor === FIRST_CURSOR ? '' : `&lastSeenCampaignId=${encodeURIComponent(cursor)}`
   }`;
-  const candidates = walk.paths.candidates(walk.version);
-  for (let i = 0; ; i++) {
-    const path = candidates[i]!;
+  // The path is chosen when the attempt gets its slot, not when the request is queued: requests queued
+  // before the first answer then take the path that has answered since, and only those already in flight
+  // meet the other path's 404.
+  const tried = new Set<string>();
+  for (;;) {
+    let path = '';
+    const choose = (): string => {
+      path = walk.paths.candidates(walk.version).find((p) => !tried.has(p))!;
+      return `${base(walk.version, walk.account)}/${path}?${query}`;
+    };
     try {
       return await walk.api.get(
         'campaigns',
-        `${base(walk.version, walk.account)}/${path}?${query}`,
+        choose,
         (response) => {
           walk.paths.found(walk.version, path);
           return use(parseCampaignListing(response.body));
@@ -82,7 +95,9 @@ async function fetchListing<T>(
       );
     } catch (error) {
       const notHere = error instanceof ThingSpaceError && error.httpStatus === 404;
-      if (!notHere || i + 1 >= candidates.length) throw error;
+      if (notHere) walk.paths.notFound(walk.version, path);
+      if (path !== '') tried.add(path);
+      if (!notHere || tried.size >= walk.paths.candidates(walk.version).length) throw error;
     }
   }
 }

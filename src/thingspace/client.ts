@@ -51,11 +51,17 @@ export interface ThingSpaceApi {
    */
   get<T>(
     endpoint: Endpoint,
-    path: string,
+    path: RequestPath,
     use: (response: HttpResponse) => T,
     schedule?: Schedule,
   ): Promise<T>;
 }
+
+/**
+ * Below the base URL; a function is asked once per attempt, inside its slot, for a choice that may change
+ * while the request waits for one (which v3 listing path answers).
+ */
+export type RequestPath = string | (() => string);
 
 /** What one attempt ends with: the caller's result, or an answer that rejects a token. */
 type Outcome<T> =
@@ -72,7 +78,7 @@ export class ThingSpaceClient implements ThingSpaceApi {
 
   async get<T>(
     endpoint: Endpoint,
-    path: string,
+    path: RequestPath,
     use: (response: HttpResponse) => T,
     schedule: Schedule = AT_ONCE,
   ): Promise<T> {
@@ -98,7 +104,7 @@ export class ThingSpaceClient implements ThingSpaceApi {
           const response = await this.send({
             endpoint,
             method: 'GET',
-            path,
+            path: typeof path === 'string' ? path : path(),
             headers: { authorization: `Bearer ${tokens.bearer}`, 'vz-m2m-token': tokens.session },
           });
           throwIfTransient(endpoint, response);

@@ -455,6 +455,21 @@ describe('walkListing', () => {
     expect(found).toEqual(['campaigns']);
   });
 
+  it('v3: until a path has answered, the one that last answered 404 is tried last', () => {
+    const paths = new ListingPaths();
+    expect(paths.candidates('v3')).toEqual(['firmware/campaigns', 'campaigns']);
+    // a listing queued before the first answer takes the docs path first once the SDK path missed
+    paths.notFound('v3', 'firmware/campaigns');
+    expect(paths.candidates('v3')).toEqual(['campaigns', 'firmware/campaigns']);
+    paths.notFound('v3', 'campaigns');
+    expect(paths.candidates('v3')).toEqual(['firmware/campaigns', 'campaigns']);
+    // the path that answered goes first whatever missed since
+    paths.found('v3', 'campaigns');
+    paths.notFound('v3', 'campaigns');
+    expect(paths.candidates('v3')).toEqual(['campaigns', 'firmware/campaigns']);
+    expect(paths.candidates('v2')).toEqual(['campaigns']);
+  });
+
   it('v3 on the SDK path needs no fallback and logs it once', async () => {
     const server = new CampaignServer();
     const found: V3ListingPath[] = [];

@@ -18,7 +18,7 @@ export function getVia(
   answer: (endpoint: Endpoint, path: string) => Promise<HttpResponse>,
 ): ThingSpaceApi['get'] {
   return (endpoint, path, use, schedule = (task) => task()) =>
-    schedule(async () => use(await answer(endpoint, path)));
+    schedule(async () => use(await answer(endpoint, typeof path === 'string' ? path : path())));
 }
 
 export const SESSION_IDLE_LIMIT_MS = 20 * 60_000;

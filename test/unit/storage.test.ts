@@ -290,13 +290,13 @@ describe('LockoutMemory', () => {
     const later = fixedClock(t0 + 120_000, 7_000);
     expect(new LockoutMemory(load(), later).get(identity.user)).toMatchObject({
       failures: 1,
-      lastRejectionWallMs: t0,
-      lastRejectionMonoMs: 7_000 - 120_000,
+      lastFailureWallMs: t0,
+      lastFailureMonoMs: 7_000 - 120_000,
     });
     // the wall clock went back an hour since: the rejection counts as just now, not an hour ahead
     const stepped = fixedClock(t0 - 3_600_000, 7_000);
     expect(new LockoutMemory(load(), stepped).get(identity.user)).toMatchObject({
-      lastRejectionMonoMs: 7_000,
+      lastFailureMonoMs: 7_000,
     });
   });
 

@@ -44,6 +44,7 @@ import { CAMPAIGN_APIS, type Api, type CampaignApi } from '../campaigns/statuses
 import type { Clock } from '../clock.js';
 import { reportKey } from '../collection/snapshot.js';
 import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
+import { errorCode, syncDirectory } from './store.js';
 
 export const ARRIVALS_SNAPSHOT_FILE = 'arrivals.snapshot';
 const MAGIC = Buffer.from('TSFOTAID', 'latin1');
@@ -129,10 +130,6 @@ interface Header {
   reports: ReportHeader[];
   campaigns: CampaignHeader[];
   counters: Partial<Record<FamilyName, SavedSeries[]>>;
-}
-
-function errorCode(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? (error as Error).message ?? String(error);
 }
 
 function splitKey(key: string): [string, string] {
@@ -265,17 +262,6 @@ export async function writeArrivalsSnapshot(
     throw error;
   }
   return { bytes, seconds: (clock.monotonicMs() - started) / 1000 };
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync().catch((error: unknown) => {
-      if (errorCode(error) !== 'EINVAL') throw error;
-    });
-  } finally {
-    await handle.close();
-  }
 }
 
 /** What reading a snapshot gave: memories and counters to continue from, or why there are none. */

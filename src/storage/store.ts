@@ -78,7 +78,7 @@ interface Document {
   sections: Record<string, Json>;
 }
 
-function errorCode(error: unknown): string {
+export function errorCode(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? (error as Error).message ?? String(error);
 }
 
@@ -350,7 +350,7 @@ function prepareDirectory(dir: string): void {
 }
 
 /** A rename is durable only once the directory entry is; some file systems cannot fsync a directory. */
-async function syncDirectory(dir: string): Promise<void> {
+export async function syncDirectory(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync().catch((error: unknown) => {

@@ -6,6 +6,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/settings.js';
+import { ArrivalJournal } from './arrivals/journal.js';
 import { Collector, type Failure } from './collection/collect.js';
 import { CollectionLoop } from './collection/loop.js';
 import type { Snapshot } from './collection/snapshot.js';
@@ -55,6 +56,10 @@ export type CollectionConfig = Pick<
   | 'maxPageBytes'
   | 'campaignLookback'
   | 'maxCampaigns'
+  | 'externalUrl'
+  | 'arrivalsEnabled'
+  | 'arrivalsRetention'
+  | 'arrivalsMaxEntries'
 >;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -62,6 +67,8 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export class Exporter {
   readonly live: LiveMetrics;
   readonly collector: Collector;
+  /** The arrivals behind the entered counters; undefined with --arrivals.enabled=false. */
+  readonly arrivals: ArrivalJournal | undefined;
   private readonly exposition: Exposition;
   private readonly loop: CollectionLoop;
   private readonly dispatcher: Dispatcher;
@@ -75,7 +82,24 @@ export class Exporter {
     const clock = deps.clock ?? systemClock;
     const sleep = deps.sleep ?? delay;
     const random = deps.random ?? Math.random;
-    this.live = new LiveMetrics(deps.version);
+    this.arrivals = config.arrivalsEnabled
+      ? new ArrivalJournal({
+          retentionMs: config.arrivalsRetention,
+          maxEntries: config.arrivalsMaxEntries,
+          now: () => clock.wallMs(),
+          onDropped: (bound, count) => this.live.arrivalsDropped(bound, count),
+        })
+      : undefined;
+    const journal = this.arrivals;
+    this.live = new LiveMetrics(deps.version, {
+      externalUrl: config.externalUrl,
+      arrivalsKept:
+        journal &&
+        (() => {
+          journal.prune();
+          return journal.size;
+        }),
+    });
     this.exposition = new Exposition(this.live, clock);
     this.dispatcher =
       deps.dispatcher ??
@@ -170,6 +194,7 @@ export class Exporter {
         api: new ThingSpaceClient(send, auth, retry, () => gate.whenOpen(this.collector.deadline)),
         clock,
         onFailed: (failure) => this.failed(failure),
+        journal,
         onV3ListingPath: (path) =>
           logger.info(
             { path: `/api/fota/v3/reports/{account}/${path}` },

@@ -30,7 +30,8 @@ interface CampaignEntry {
   lastWalkedMs: number;
 }
 
-export class CampaignMemory {
+/** `T`: what a walk hands `see` for each device; endPass returns those of the devices it counted. */
+export class CampaignMemory<T = never> {
   private listingLearned = false;
   private readonly listed = new Map<string, { lastMs: number; isNew: boolean }>();
   private readonly campaigns = new Map<string, CampaignEntry>();
@@ -39,6 +40,7 @@ export class CampaignMemory {
   private readonly maxUnknown: number;
   private lastCompleteMs: number | undefined;
   private arrivals = new Map<string, number>();
+  private details: T[] = [];
 
   constructor(maxLabelValues: number) {
     this.maxUnknown = Math.min(maxLabelValues, MAX_UNKNOWN_STATUSES);
@@ -70,7 +72,10 @@ export class CampaignMemory {
   walk(
     campaignId: string,
     nowMs: number,
-  ): { see(deviceId: unknown, status: string | undefined): void; end(complete: boolean): void } {
+  ): {
+    see(deviceId: unknown, status: string | undefined, detail?: T): void;
+    end(complete: boolean): void;
+  } {
     let entry = this.campaigns.get(campaignId);
     if (!entry) {
       const listed = this.listed.get(campaignId);
@@ -89,7 +94,7 @@ export class CampaignMemory {
     const current = entry;
     const counting = current.learned || current.isNew;
     return {
-      see: (deviceId, status) => {
+      see: (deviceId, status, detail) => {
         if (deviceId === undefined || deviceId === null || deviceId === '') return;
         const key = hashId(String(deviceId));
         const bit = this.bitOf(boundLength(status || UNKNOWN));
@@ -100,6 +105,7 @@ export class CampaignMemory {
         if (counting) {
           const label = this.labels[bit]!;
           this.arrivals.set(label, (this.arrivals.get(label) ?? 0) + 1);
+          if (detail !== undefined) this.details.push(detail);
         }
       },
       end: (complete) => {
@@ -108,13 +114,18 @@ export class CampaignMemory {
     };
   }
 
-  /** Ends a pass: the arrivals it counted (by device status label) and the time it covers. */
+  /**
+   * Ends a pass: the arrivals it counted (by device status label), the details `see` was given for exactly
+   * those, and the time it covers.
+   */
   endPass(
     complete: boolean,
     nowMs: number,
-  ): { arrivals: Map<string, number>; observedSeconds: number } {
+  ): { arrivals: Map<string, number>; details: T[]; observedSeconds: number } {
     const arrivals = this.arrivals;
+    const details = this.details;
     this.arrivals = new Map();
+    this.details = [];
     let observedSeconds = 0;
     if (complete) {
       if (this.lastCompleteMs !== undefined)
@@ -124,7 +135,7 @@ export class CampaignMemory {
       for (const [id, c] of this.campaigns) if (c.lastWalkedMs < cutoff) this.campaigns.delete(id);
       for (const [id, l] of this.listed) if (l.lastMs < cutoff) this.listed.delete(id);
     }
-    return { arrivals, observedSeconds };
+    return { arrivals, details, observedSeconds };
   }
 
   private bitOf(status: string): number {

@@ -245,7 +245,7 @@ export function arrivalsApi(journal: ArrivalJournal, now: () => number) {
           const params = filterParams(query);
           params.set('format', 'csv');
           params.set('cursor', next);
-          res.set('Link', `<${ARRIVALS_API_PATH}?${params.toString()}>; rel="next"`);
+          res.set('Link', `<arrivals?${params.toString()}>; rel="next"`);
         }
         res.set('X-Arrivals-Dropped', String(journal.droppedTotal));
         res.type('text/csv; charset=utf-8').send(renderCsv(arrivals));

@@ -492,8 +492,8 @@ export class Dataset {
     const devices = request.devicesPerUpgrade ?? SPIKE_DEFAULT_DEVICES;
     for (let n = request.upgrades ?? SPIKE_DEFAULT_UPGRADES; n > 0; n -= 1) {
       const startMs = this.clockMs - rng.float() * Math.min(this.options.tickStepMs, DAY_MS);
-      const upgrade = this.create(rng, account, 'UpgradeFailed', startMs, devices);
-      upgrade.profile = 'spike';
+      // Created with its profile, so that the entry log records the devices it entered with.
+      const upgrade = this.create(rng, account, 'UpgradeFailed', startMs, devices, 'spike');
       added.push(upgrade);
     }
     const all = [...converted, ...added].sort(compareUpgrades);
@@ -511,6 +511,7 @@ export class Dataset {
     status: UpgradeStatus,
     approximateStartMs: number,
     deviceCount: number,
+    profile: DeviceProfile = 'normal',
   ): Upgrade {
     const dateOnly = rng.chance(0.5);
     const startMs = dateOnly
@@ -524,7 +525,7 @@ export class Dataset {
       startMs,
       startDate: formatStartDate(startMs, dateOnly),
       status,
-      profile: 'normal',
+      profile,
       deviceCount,
       firstDevice: this.nextDevice,
       deviceSeed: rng.uint32(),

@@ -257,12 +257,17 @@ export class ArrivalJournal {
     }
     // Publish order is nearly first-seen order (passes run side by side): stop at the first young entry.
     const cutoff = this.options.now() - this.options.retentionMs;
+    let aged = 0;
     while (
       this.head < this.entries.length &&
       this.entries[this.head]!.origin.firstSeenMs < cutoff
     ) {
       this.head++;
-      this.dropped.retention++;
+      aged++;
+    }
+    if (aged > 0) {
+      this.dropped.retention += aged;
+      this.options.onDropped?.('retention', aged);
     }
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);

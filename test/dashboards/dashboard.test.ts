@@ -402,11 +402,11 @@ describe('links to the /arrivals page', () => {
   it.each([
     [
       'Failed upgrades: new in the last hour vs spike threshold',
-      /account=\$\{__field\.labels\.account:percentencode\}&status=UpgradeFailed&/,
+      /account=\$\{__field\.labels\.account:percentencode\}&api=v1&status=UpgradeFailed&/,
     ],
     [
       'Failed devices: new in the last hour vs spike threshold',
-      /account=\$\{__field\.labels\.account:percentencode\}&status=UpgradeFailed&/,
+      /account=\$\{__field\.labels\.account:percentencode\}&api=v1&status=UpgradeFailed&/,
     ],
     [
       'Campaign device failures: new in the last hour vs spike threshold',
@@ -414,7 +414,7 @@ describe('links to the /arrivals page', () => {
     ],
     [
       "Last hour's failed devices by firmware and reason",
-      /status=UpgradeFailed&firmware_to=.*&reason=\$\{__data\.fields\.result_reason:percentencode\}&/,
+      /api=v1&status=UpgradeFailed&firmware_to=.*&reason=\$\{__data\.fields\.result_reason:percentencode\}&/,
     ],
   ])('%s links each series to /arrivals under the exporter URL variable', (name, filter) => {
     const panel = panels.find((p) => title(p) === name);

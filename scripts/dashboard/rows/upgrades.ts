@@ -16,7 +16,7 @@ const BREAKDOWN_ROWS = 20;
 /** From a spike panel's series to the failures behind it, on the exporter's /arrivals page. */
 const V1_FAILED_ARRIVALS = {
   title: 'Failed upgrades and devices of ${__field.labels.account} (/arrivals)',
-  query: 'account=${__field.labels.account:percentencode}&status=UpgradeFailed',
+  query: 'account=${__field.labels.account:percentencode}&api=v1&status=UpgradeFailed',
 };
 
 export const failedUpgrades: Section = {
@@ -72,7 +72,7 @@ export const failedUpgrades: Section = {
         {
           title: 'Failed devices of this firmware and reason (/arrivals)',
           query:
-            'status=UpgradeFailed&firmware_to=${__data.fields.firmware_to:percentencode}&reason=${__data.fields.result_reason:percentencode}',
+            'api=v1&status=UpgradeFailed&firmware_to=${__data.fields.firmware_to:percentencode}&reason=${__data.fields.result_reason:percentencode}',
         },
       ],
       w: 12,

@@ -195,7 +195,8 @@ export function parseExternalUrl(raw: string): string {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new Error(`is not a valid URL, got ${quote(raw)}`);
+    // Not echoed, as for the base URL: an unparseable URL may still carry a password.
+    throw new Error('is not a valid URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new Error(`must be an http(s) URL, got "${url.protocol}"`);

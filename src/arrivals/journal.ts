@@ -200,6 +200,34 @@ export interface Groups {
   readonly reasons: ReadonlyMap<string, number>;
 }
 
+/** The newest `capacity` arrivals pushed, in order; older ones are dropped (amortised O(1) a push). */
+export class ArrivalBuffer {
+  private list: Kept[] = [];
+
+  constructor(
+    private readonly capacity: number,
+    private readonly onDropped: (count: number) => void,
+  ) {}
+
+  push(kept: Kept): void {
+    this.list.push(kept);
+    if (this.list.length >= 2 * this.capacity) {
+      const excess = this.list.length - this.capacity;
+      this.list = this.list.slice(excess);
+      this.onDropped(excess);
+    }
+  }
+
+  items(): readonly Kept[] {
+    if (this.list.length > this.capacity) {
+      const excess = this.list.length - this.capacity;
+      this.list = this.list.slice(excess);
+      this.onDropped(excess);
+    }
+    return this.list;
+  }
+}
+
 export class ArrivalJournal {
   readonly texts = new Texts();
   /** Entries in the order they were published; the live ones are entries[head…]. */
@@ -232,9 +260,28 @@ export class ArrivalJournal {
     return [...this.statusesMet];
   }
 
+  /**
+   * A buffer for one pass's arrivals that never holds more than max-entries: a spike of a million device
+   * entries in one report keeps only the newest, as the journal would (the rest counted as dropped).
+   */
+  buffer(): ArrivalBuffer {
+    return new ArrivalBuffer(this.options.maxEntries, (count) => this.drop('max_entries', count));
+  }
+
   /** Arrivals counted by a pass; visible at the next publish(), with the counters. */
-  add(kept: readonly Kept[]): void {
-    for (const k of kept) this.pending.push(k);
+  add(kept: readonly Kept[] | ArrivalBuffer): void {
+    for (const k of kept instanceof ArrivalBuffer ? kept.items() : kept) this.pending.push(k);
+    // Passes of one collection add side by side: past the cap only the newest can be kept anyway.
+    if (this.pending.length >= 2 * this.options.maxEntries) {
+      const excess = this.pending.length - this.options.maxEntries;
+      this.pending.splice(0, excess);
+      this.drop('max_entries', excess);
+    }
+  }
+
+  private drop(bound: keyof Dropped, count: number): void {
+    this.dropped[bound] += count;
+    this.options.onDropped?.(bound, count);
   }
 
   /** Makes the arrivals added since the last publish visible, then applies the bounds. */
@@ -252,8 +299,7 @@ export class ArrivalJournal {
     const excess = this.size - this.options.maxEntries;
     if (excess > 0) {
       this.head += excess;
-      this.dropped.max_entries += excess;
-      this.options.onDropped?.('max_entries', excess);
+      this.drop('max_entries', excess);
     }
     // Publish order is nearly first-seen order (passes run side by side): stop at the first young entry.
     const cutoff = this.options.now() - this.options.retentionMs;
@@ -265,10 +311,7 @@ export class ArrivalJournal {
       this.head++;
       aged++;
     }
-    if (aged > 0) {
-      this.dropped.retention += aged;
-      this.options.onDropped?.('retention', aged);
-    }
+    if (aged > 0) this.drop('retention', aged);
     if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.base += this.head;

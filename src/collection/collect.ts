@@ -14,7 +14,7 @@ import {
   type CampaignArrivalDetail,
 } from '../arrivals/details.js';
 import { EnteredCounters } from '../arrivals/entered.js';
-import type { ArrivalJournal, Kept } from '../arrivals/journal.js';
+import type { ArrivalJournal } from '../arrivals/journal.js';
 import { ReportMemory } from '../arrivals/report-memory.js';
 import { collectCampaigns, type CampaignStage } from '../campaigns/collect.js';
 import { ListingPaths, type V3ListingPath } from '../campaigns/pager.js';
@@ -190,7 +190,7 @@ export class Collector {
     if (!memory) this.reportMemories.set(key, (memory = new ReportMemory(this.originMs)));
     memory.beginPass(clock.monotonicMs());
     const { journal } = this.deps;
-    const arrived: Kept[] = [];
+    const arrived = journal?.buffer();
     const { state, complete } = await collectReport(
       {
         api: this.deps.api,
@@ -218,7 +218,7 @@ export class Collector {
               upgrade,
               wall,
             ))
-              arrived.push(k);
+              arrived?.push(k);
           }),
       },
       last,
@@ -228,7 +228,7 @@ export class Collector {
     this.entered.upgrades.add(labels, pass.arrivals);
     this.entered.upgradeDevices.add(labels, pass.devices);
     this.entered.upgradesObserved.add(labels, pass.observedSeconds);
-    journal?.add(arrived);
+    if (arrived) journal?.add(arrived);
     return state;
   }
 

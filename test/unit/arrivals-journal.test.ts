@@ -186,6 +186,31 @@ describe('ArrivalJournal', () => {
     expect(ids(j.list(ANY, 10, first.next))).toEqual([]);
   });
 
+  it("holds no more than max-entries of one pass's arrivals, however many the pass counts", () => {
+    const { j, drops } = journal({ maxEntries: 10 });
+    const buffer = j.buffer();
+    for (let i = 0; i < 1000; i++) buffer.push(kept(`d${i}`));
+    expect(buffer.items().length).toBe(10);
+    j.add(buffer);
+    // Passes of one collection side by side, each under the cap: the journal keeps the newest too.
+    for (let p = 0; p < 5; p++) j.add(Array.from({ length: 8 }, (_, i) => kept(`p${p}-${i}`)));
+    j.publish();
+    expect(ids(j.list(ANY, 100))).toEqual([
+      'p4-7',
+      'p4-6',
+      'p4-5',
+      'p4-4',
+      'p4-3',
+      'p4-2',
+      'p4-1',
+      'p4-0',
+      'p3-7',
+      'p3-6',
+    ]);
+    expect(j.dropped.max_entries).toBe(1000 + 40 - 10);
+    expect(drops.reduce((n, [, count]) => n + count, 0)).toBe(1030);
+  });
+
   it('drops what is older than the retention, at publish and when read', () => {
     const { j, drops, setNow } = journal({ retentionMs: HOUR });
     j.add([kept('old', {}, origin({ firstSeenMs: NOW - 2 * HOUR })), kept('new')]);

@@ -67,8 +67,10 @@ function sampleSum(exposition, name) {
  * @param {import('./profiles.mjs').Profile} profile
  * @param {{ latencyMs: number, concurrency: number }} options
  * @param {(text: string) => void} progress
+ * @param {{ steps?: number }} [reference] the reference run: --arrivals.enabled=false, the same
+ *   number of steps as the measured run took (the same data, the same collections, no journal)
  */
-export async function arrivalsAtCap(root, profile, options, progress) {
+export async function arrivalsAtCap(root, profile, options, progress, reference) {
   const sim = await startSimulator(root, simulatorArgs(profile, options.latencyMs));
   const exporter = /** @type {ReturnType<typeof startNode> | undefined} */ (undefined);
   let child = exporter;
@@ -85,6 +87,7 @@ export async function arrivalsAtCap(root, profile, options, progress) {
         '--collector.interval=1s',
         `--collector.concurrency=${options.concurrency}`,
         `--arrivals.max-entries=${MAX_ENTRIES}`,
+        ...(reference ? ['--arrivals.enabled=false'] : []),
       ],
       { env: EXPORTER_ENV },
     );
@@ -100,13 +103,15 @@ export async function arrivalsAtCap(root, profile, options, progress) {
       for (;;) {
         const line = await running.waitForLine(finished, 900_000, seen);
         seen = running.lines.indexOf(line) + 1;
-        if (Number(line.time) - Number(line.durationSeconds) * 1000 >= since - 1) return line;
+        // The log line's time is ISO 8601 (pino's isoTime), when the collection ended.
+        if (Date.parse(String(line.time)) - Number(line.durationSeconds) * 1000 >= since - 1)
+          return line;
       }
     };
     let kept = 0;
     let dropped = 0;
     let steps = 0;
-    while (dropped === 0 && steps < MAX_STEPS) {
+    while (reference ? steps < (reference.steps ?? 1) : dropped === 0 && steps < MAX_STEPS) {
       steps++;
       if (profile.apis.includes('v1')) {
         await call(`${sim.url}/_sim/scenario/failure-spike`, {

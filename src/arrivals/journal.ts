@@ -200,7 +200,11 @@ export interface Groups {
   readonly reasons: ReadonlyMap<string, number>;
 }
 
-/** The newest `capacity` arrivals pushed, in order; older ones are dropped (amortised O(1) a push). */
+/**
+ * The newest `capacity` arrivals pushed, in order; older ones are dropped. Trimmed once a quarter of the
+ * capacity is in excess (amortised O(1) a push): the slack is what a spike larger than the cap holds
+ * beyond it, in objects old enough to have left the young generation.
+ */
 export class ArrivalBuffer {
   private list: Kept[] = [];
 
@@ -211,7 +215,7 @@ export class ArrivalBuffer {
 
   push(kept: Kept): void {
     this.list.push(kept);
-    if (this.list.length >= 2 * this.capacity) {
+    if (this.list.length >= this.capacity + Math.ceil(this.capacity / 4)) {
       const excess = this.list.length - this.capacity;
       this.list = this.list.slice(excess);
       this.onDropped(excess);
@@ -272,7 +276,7 @@ export class ArrivalJournal {
   add(kept: readonly Kept[] | ArrivalBuffer): void {
     for (const k of kept instanceof ArrivalBuffer ? kept.items() : kept) this.pending.push(k);
     // Passes of one collection add side by side: past the cap only the newest can be kept anyway.
-    if (this.pending.length >= 2 * this.options.maxEntries) {
+    if (this.pending.length >= this.options.maxEntries + Math.ceil(this.options.maxEntries / 4)) {
       const excess = this.pending.length - this.options.maxEntries;
       this.pending.splice(0, excess);
       this.drop('max_entries', excess);

@@ -200,69 +200,36 @@ export interface Groups {
   readonly reasons: ReadonlyMap<string, number>;
 }
 
-/** Arrivals not made yet: `count` entries that `make()` builds (an upgrade and its device entries). */
-export interface LazyArrivals {
-  readonly count: number;
-  make(): readonly Kept[];
-}
-
 /**
- * One pass's arrivals, at most `capacity` entries: the newest are kept, older ones dropped. Entries are
- * made only at the end, for what is kept: a spike of many times the cap in one report then builds no
- * entry it would drop (which, living across pages, would leave V8's young generation first).
+ * The newest `capacity` arrivals pushed, in order; older ones are dropped. Trimmed once a quarter of the
+ * capacity is in excess (amortised O(1) a push): the slack is what a spike larger than the cap holds
+ * beyond it, in objects old enough to have left the young generation.
  */
 export class ArrivalBuffer {
-  private list: (Kept | LazyArrivals)[] = [];
-  private head = 0;
-  private total = 0;
+  private list: Kept[] = [];
 
   constructor(
     private readonly capacity: number,
     private readonly onDropped: (count: number) => void,
   ) {}
 
-  push(item: Kept | LazyArrivals): void {
-    this.list.push(item);
-    this.total += countOf(item);
-    // Drop whole items from the oldest while the newer ones alone fill the buffer.
-    while (this.head < this.list.length - 1) {
-      const oldest = countOf(this.list[this.head]!);
-      if (this.total - oldest < this.capacity) break;
-      this.list[this.head++] = EMPTY;
-      this.total -= oldest;
-      this.onDropped(oldest);
-    }
-    if (this.head > 1024 && this.head * 2 > this.list.length) {
-      this.list = this.list.slice(this.head);
-      this.head = 0;
+  push(kept: Kept): void {
+    this.list.push(kept);
+    if (this.list.length >= this.capacity + Math.ceil(this.capacity / 4)) {
+      const excess = this.list.length - this.capacity;
+      this.list = this.list.slice(excess);
+      this.onDropped(excess);
     }
   }
 
-  /** The entries kept, oldest first (made at the first call). */
   items(): readonly Kept[] {
-    const out: Kept[] = [];
-    for (let i = this.head; i < this.list.length; i++) {
-      const item = this.list[i]!;
-      if ('origin' in item) out.push(item);
-      else for (const k of item.make()) out.push(k);
+    if (this.list.length > this.capacity) {
+      const excess = this.list.length - this.capacity;
+      this.list = this.list.slice(excess);
+      this.onDropped(excess);
     }
-    let kept = out;
-    if (out.length > this.capacity) {
-      this.onDropped(out.length - this.capacity);
-      kept = out.slice(out.length - this.capacity);
-    }
-    // Made once: the buffer now holds the entries themselves.
-    this.list = kept;
-    this.head = 0;
-    this.total = kept.length;
-    return kept;
+    return this.list;
   }
-}
-
-const EMPTY: LazyArrivals = { count: 0, make: () => [] };
-
-function countOf(item: Kept | LazyArrivals): number {
-  return 'origin' in item ? 1 : item.count;
 }
 
 export class ArrivalJournal {

@@ -205,16 +205,20 @@ export class Collector {
         wallMs: () => clock.wallMs(),
         onFailed: (error) => this.deps.onFailed({ account, status, error }),
         errorOf,
-        // Made only if kept: a spike far beyond --arrivals.max-entries builds no entry it would drop.
+        // A loop, not push(...): an upgrade may bring more device entries than a call takes arguments.
         onArrival:
-          arrived &&
+          journal &&
           ((upgrade) => {
             const wall = clock.wallMs();
-            arrived.push({
-              count: Math.max(1, upgrade.deviceList?.length ?? 0),
-              make: () =>
-                upgradeArrivals(journal!.texts, this.reasons, account, status, upgrade, wall),
-            });
+            for (const k of upgradeArrivals(
+              journal.texts,
+              this.reasons,
+              account,
+              status,
+              upgrade,
+              wall,
+            ))
+              arrived?.push(k);
           }),
       },
       last,

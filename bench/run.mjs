@@ -15,6 +15,8 @@
  *   7. the id memory behind the entered counters: ids remembered and bytes, beside the peak RSS
  *   8. the arrivals snapshot --storage.path keeps it in: bytes, write time, read time at start-up (every
  *      exporter here runs with --storage.path, so figures 1 to 4 include its write)
+ *   9. the arrivals journal (/api/v1/arrivals) with its cap full: heap bytes per kept entry, and the
+ *      exporter's peak RSS at 2M and campaigns with 100,000 entries kept ≤ 200 MiB (lib/arrivals.mjs)
  * and, for every profile, /metrics equal to the simulator's /_sim/truth after every collection measured.
  *
  * Profiles are of three kinds: v1 (FOTA v1 reports only, read with --thingspace.apis=v1 so that the figures
@@ -34,6 +36,7 @@ import autocannon from 'autocannon';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { measureCampaignCpuPerDevice, measureCpuPerDevice } from './lib/cpu.mjs';
+import { arrivalsAtCap, journalBytesPerEntry, MAX_ENTRIES } from './lib/arrivals.mjs';
 import { idMemoryFor } from './lib/memory.mjs';
 import { cpuSeconds, killChildrenOnExit, peakRssBytes, rssBytes, startNode } from './lib/proc.mjs';
 import {
@@ -1282,6 +1285,51 @@ function describeMachine(m, load) {
   return `${m.cpus} × ${m.cpuModel}, ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB, Node ${m.node}, ${m.os}; load average at start ${load.map((l) => l.toFixed(2)).join(' ')}`;
 }
 
+/**
+ * Figure 8, on the 2M and campaigns profiles when they run: the arrivals journal with its cap full.
+ * @param {NonNullable<ReturnType<typeof parseArgs>>} options
+ */
+async function arrivalsFigure(options) {
+  const mib = (/** @type {number} */ x) => `${(x / MIB).toFixed(1)} MiB`;
+  const profiles = options.profiles.filter((p) => p.name === '2M' || p.name === 'campaigns');
+  /** @type {Figure[]} */
+  const rows = [];
+  if (profiles.length === 0) return { rows, results: null };
+  progress('arrivals journal: bytes per kept entry');
+  const heap = journalBytesPerEntry(ROOT, MAX_ENTRIES);
+  rows.push({
+    figure: 9,
+    name: 'arrivals journal: heap per kept entry',
+    profile: '—',
+    value: `${heap.bytesPerEntry.toFixed(0)} B × ${heap.kept.toLocaleString('en-US')}`,
+    reference: `${mib(heap.heapBytes)} for the cap`,
+    ratio: '—',
+    target: '—',
+    pass: null,
+    raw: heap,
+  });
+  const atCap = [];
+  for (const profile of profiles) {
+    progress(`${profile.name}: arrivals journal filled to its cap`);
+    const r = await arrivalsAtCap(ROOT, profile, options, progress);
+    progress(`${profile.name}: the same arrivals with --arrivals.enabled=false`);
+    const off = await arrivalsAtCap(ROOT, profile, options, progress, { steps: r.steps });
+    atCap.push({ profile: profile.name, ...r, peakRssWithoutJournalBytes: off.peakRssBytes });
+    rows.push({
+      figure: 9,
+      name: 'peak RSS, arrivals journal full',
+      profile: profile.name,
+      value: `${mib(r.peakRssBytes)} (${r.kept.toLocaleString('en-US')} kept, ${r.dropped.toLocaleString('en-US')} dropped)`,
+      reference: `journal off ${mib(off.peakRssBytes)}`,
+      ratio: `${(r.peakRssBytes / TARGETS.rssMaxBytes).toFixed(2)}×`,
+      target: `≤ ${mib(TARGETS.rssMaxBytes)}, cap full`,
+      pass: r.peakRssBytes <= TARGETS.rssMaxBytes && r.dropped > 0,
+      raw: { ...r, peakRssWithoutJournalBytes: off.peakRssBytes },
+    });
+  }
+  return { rows, results: { heap, atCap } };
+}
+
 async function main() {
   let options;
   try {
@@ -1321,6 +1369,8 @@ async function main() {
     results.push(await runProfile(profile, options, profile === largest));
 
   const rows = figures(results);
+  const arrivals = await arrivalsFigure(options);
+  rows.push(...arrivals.rows);
   const table = renderTable(rows);
   const passed = rows.every((r) => r.pass !== false);
   // The load average lags (a previous run still shows in it), so the CPU time that was idle in the second
@@ -1375,6 +1425,7 @@ async function main() {
     figures: rows,
     table,
     profiles: results,
+    arrivals: arrivals.results,
   };
   mkdirSync(path.dirname(options.out), { recursive: true });
   writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);

@@ -31,6 +31,7 @@ async function serve(config: Config, exporter: Exporter, logger: Logger): Promis
     telemetryPath: config.telemetryPath,
     version: VERSION,
     logger,
+    arrivals: exporter.arrivals,
   });
   const { host, port } = config.listenAddress;
   const listening = await listen(app, { host, port, webConfigFile: config.webConfigFile, logger });

@@ -6,6 +6,7 @@
 import { Agent, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/settings.js';
+import { ArrivalJournal } from './arrivals/journal.js';
 import { Collector, type Failure } from './collection/collect.js';
 import { CollectionLoop } from './collection/loop.js';
 import type { Snapshot } from './collection/snapshot.js';
@@ -56,6 +57,10 @@ export type CollectionConfig = Pick<
   | 'maxPageBytes'
   | 'campaignLookback'
   | 'maxCampaigns'
+  | 'externalUrl'
+  | 'arrivalsEnabled'
+  | 'arrivalsRetention'
+  | 'arrivalsMaxEntries'
 >;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -71,12 +76,14 @@ function readSomething(snapshot: Snapshot): boolean {
 export class Exporter {
   readonly live: LiveMetrics;
   readonly collector: Collector;
+  /** The arrivals behind the entered counters; undefined with --arrivals.enabled=false. */
+  readonly arrivals: ArrivalJournal | undefined;
   private readonly exposition: Exposition;
   private readonly loop: CollectionLoop;
   private readonly dispatcher: Dispatcher;
   private published: Snapshot | undefined;
   /** With --storage.path: the id memories and entered counters kept across restarts. */
-  private readonly arrivals: ArrivalsPersistence | undefined;
+  private readonly persistence: ArrivalsPersistence | undefined;
 
   constructor(
     private readonly config: CollectionConfig,
@@ -86,7 +93,24 @@ export class Exporter {
     const clock = deps.clock ?? systemClock;
     const sleep = deps.sleep ?? delay;
     const random = deps.random ?? Math.random;
-    this.live = new LiveMetrics(deps.version);
+    this.arrivals = config.arrivalsEnabled
+      ? new ArrivalJournal({
+          retentionMs: config.arrivalsRetention,
+          maxEntries: config.arrivalsMaxEntries,
+          now: () => clock.wallMs(),
+          onDropped: (bound, count) => this.live.arrivalsDropped(bound, count),
+        })
+      : undefined;
+    const journal = this.arrivals;
+    this.live = new LiveMetrics(deps.version, {
+      externalUrl: config.externalUrl,
+      arrivalsKept:
+        journal &&
+        (() => {
+          journal.prune();
+          return journal.size;
+        }),
+    });
     this.exposition = new Exposition(this.live, clock);
     this.dispatcher =
       deps.dispatcher ??
@@ -158,7 +182,7 @@ export class Exporter {
       onBlocked: (blocked) => this.live.setLoginBlocked(blocked),
     });
     const directory = deps.store?.persistent ? deps.store.directory : undefined;
-    this.arrivals =
+    this.persistence =
       directory === undefined
         ? undefined
         : ArrivalsPersistence.in(directory, {
@@ -187,21 +211,22 @@ export class Exporter {
         api: new ThingSpaceClient(send, auth, retry, () => gate.whenOpen(this.collector.deadline)),
         clock,
         onFailed: (failure) => this.failed(failure),
+        journal,
         onV3ListingPath: (path) =>
           logger.info(
             { path: `/api/fota/v3/reports/{account}/${path}` },
             'the v3 campaign history answers on this path',
           ),
-        ...(this.arrivals
+        ...(this.persistence
           ? {
               beforePublish: (snapshot: Snapshot) =>
-                this.arrivals!.afterCollection(arrivalsState(), readSomething(snapshot)),
+                this.persistence!.afterCollection(arrivalsState(), readSomething(snapshot)),
             }
           : {}),
       },
     );
     // Before the entered counters are first shown: restored ones continue from their saved values.
-    this.arrivals?.restore(arrivalsState(), {
+    this.persistence?.restore(arrivalsState(), {
       accounts: config.accounts,
       apis: config.apis,
       maxLabelValues: config.maxLabelValues,
@@ -243,7 +268,7 @@ export class Exporter {
     const snapshot = await this.collector.collect();
     this.exposition.publish(renderSnapshot(snapshot) + renderEntered(this.collector.entered));
     this.published = snapshot;
-    const written = this.arrivals?.takeWrite();
+    const written = this.persistence?.takeWrite();
     const summary = {
       ...summarise(snapshot),
       idMemory: this.collector.memoryUse(),

@@ -94,6 +94,29 @@ function runbookLink(link: RunbookLink): dashboard.DashboardLinkBuilder {
     .targetBlank(true);
 }
 
+/**
+ * A data link to the exporter's /arrivals page: the upgrades and devices behind a series. `query` is
+ * the page's query string; Grafana fills in ${__field.labels.*} and the range's start (`since`).
+ */
+export interface ArrivalsLink {
+  title: string;
+  query: string;
+}
+
+/** The dashboard variable holding the exporter's --web.external-url (thingspace_fota_exporter_external_url_info). */
+export const EXPORTER_URL_VARIABLE = 'exporter_url';
+
+export function arrivalsUrl(query: string): string {
+  return `\${${EXPORTER_URL_VARIABLE}}/arrivals?${query}&since=\${__from:date:seconds}`;
+}
+
+function arrivalsLink(link: ArrivalsLink): dashboard.DashboardLinkBuilder {
+  return new dashboard.DashboardLinkBuilder(link.title)
+    .type(dashboard.DashboardLinkType.Link)
+    .url(arrivalsUrl(link.query))
+    .targetBlank(true);
+}
+
 // ---- Panels -----------------------------------------------------------------------------------
 
 /** What every panel kind has. */
@@ -110,6 +133,8 @@ export interface Common {
   max?: number;
   decimals?: number;
   links?: RunbookLink[];
+  /** Links from each series (or table row) to the exporter's /arrivals page. */
+  arrivals?: ArrivalsLink[];
 }
 
 /**
@@ -131,6 +156,7 @@ export interface PanelBuilder extends cog.Builder<dashboard.Panel> {
   mappings(mappings: dashboard.ValueMapping[]): unknown;
   colorScheme(color: cog.Builder<dashboard.FieldColor>): unknown;
   links(links: cog.Builder<dashboard.DashboardLink>[]): unknown;
+  dataLinks(links: cog.Builder<dashboard.DashboardLink>[]): unknown;
 }
 
 /** A panel and its size, before layout. */
@@ -162,6 +188,7 @@ function cell<B extends PanelBuilder>(
   );
   builder.mappings(c.mappings ?? []);
   if (c.links?.length) builder.links(c.links.map(runbookLink));
+  if (c.arrivals?.length) builder.dataLinks(c.arrivals.map(arrivalsLink));
   return { title: c.title, w: c.w, h: c.h, builder };
 }
 

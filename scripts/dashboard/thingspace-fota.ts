@@ -10,7 +10,14 @@
  */
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { DATASOURCE, RUNBOOK_BASE_VARIABLE, layout, runbookUrl, type Section } from './panels.js';
+import {
+  DATASOURCE,
+  EXPORTER_URL_VARIABLE,
+  RUNBOOK_BASE_VARIABLE,
+  layout,
+  runbookUrl,
+  type Section,
+} from './panels.js';
 import { campaigns } from './rows/campaigns.js';
 import { health } from './rows/health.js';
 import { overview } from './rows/overview.js';
@@ -67,6 +74,18 @@ const variables: cog.Builder<dashboard.VariableModel>[] = [
     'Campaign API',
     `label_values(thingspace_fota_campaign_collection_success{${SCOPE}, account=~"$account"}, api)`,
   ),
+  // The exporter's --web.external-url, for the links to its /arrivals page; empty while unset.
+  new dashboard.QueryVariableBuilder(EXPORTER_URL_VARIABLE)
+    .label('Exporter URL')
+    .description(
+      "The exporter's --web.external-url (thingspace_fota_exporter_external_url_info): the spike panels link to its /arrivals page. Unset, the links have no host.",
+    )
+    .datasource(DATASOURCE)
+    .query(
+      `label_values(thingspace_fota_exporter_external_url_info{${SCOPE}, external_url!=""}, external_url)`,
+    )
+    .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+    .hide(dashboard.VariableHide.HideVariable),
   new dashboard.ConstantVariableBuilder(RUNBOOK_BASE_VARIABLE)
     .label('Runbook base URL')
     .description(

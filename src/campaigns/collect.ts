@@ -4,6 +4,7 @@
  * that fails keeps its last good result while it is younger than max-stale; nothing here touches v1.
  */
 import type { CampaignMemory } from '../arrivals/campaign-memory.js';
+import type { CampaignArrivalDetail } from '../arrivals/details.js';
 import type { ReasonLabels } from '../labels/normalise.js';
 import { keepWhileFresh, type Outcome } from '../outcome.js';
 import type { ThingSpaceApi } from '../thingspace/client.js';
@@ -64,7 +65,7 @@ export interface CampaignPass {
   readonly account: string;
   readonly paths: ListingPaths;
   readonly schedule: Schedule;
-  readonly memory: CampaignMemory;
+  readonly memory: CampaignMemory<CampaignArrivalDetail>;
   readonly reasons: ReasonLabels;
   readonly maxPages: number;
   readonly maxLabelValues: number;
@@ -173,7 +174,8 @@ export async function collectCampaigns(
           schedule: pass.schedule,
           onPage: (page) => {
             aggregator.addPage(page);
-            for (const device of page.devices) memory.see(device.deviceId, device.status);
+            for (const device of page.devices)
+              memory.see(device.deviceId, device.status, { campaign, device });
           },
         });
         pages += devicePages;

@@ -8,7 +8,13 @@
 import pLimit from 'p-limit';
 import type { Clock } from '../clock.js';
 import { CampaignMemory } from '../arrivals/campaign-memory.js';
+import {
+  campaignArrivals,
+  upgradeArrivals,
+  type CampaignArrivalDetail,
+} from '../arrivals/details.js';
 import { EnteredCounters } from '../arrivals/entered.js';
+import type { ArrivalJournal } from '../arrivals/journal.js';
 import { ReportMemory } from '../arrivals/report-memory.js';
 import { collectCampaigns, type CampaignStage } from '../campaigns/collect.js';
 import { ListingPaths, type V3ListingPath } from '../campaigns/pager.js';
@@ -57,6 +63,8 @@ export interface CollectDeps {
    * snapshot is written there, so that it never holds less than what a scrape may have seen).
    */
   readonly beforePublish?: (snapshot: Snapshot) => Promise<void>;
+  /** Where the arrivals the entered counters count are kept in detail (--arrivals.enabled). */
+  readonly journal?: ArrivalJournal;
 }
 
 /** Anything that is not a ThingSpaceError is a bug of ours; it still fails only its own work, never the process. */
@@ -71,7 +79,7 @@ export function errorOf(error: unknown): ThingSpaceError {
 export class Collector {
   readonly entered: EnteredCounters;
   private readonly reportMemories = new Map<string, ReportMemory>();
-  private readonly campaignMemories = new Map<string, CampaignMemory>();
+  private readonly campaignMemories = new Map<string, CampaignMemory<CampaignArrivalDetail>>();
   private readonly paths: ListingPaths;
   private readonly reasons = new ReasonLabels();
   private readonly campaignApis: readonly CampaignApi[];
@@ -150,6 +158,7 @@ export class Collector {
       this.previous = snapshot;
       await this.deps.beforePublish?.(snapshot);
       this.entered.publish();
+      this.deps.journal?.publish();
       return snapshot;
     } finally {
       this.deadlineMs = Infinity;
@@ -197,6 +206,8 @@ export class Collector {
     let memory = this.reportMemories.get(key);
     if (!memory) this.reportMemories.set(key, (memory = new ReportMemory(this.originMs)));
     memory.beginPass(clock.monotonicMs());
+    const { journal } = this.deps;
+    const arrived = journal?.buffer();
     const { state, complete } = await collectReport(
       {
         api: this.deps.api,
@@ -211,6 +222,21 @@ export class Collector {
         wallMs: () => clock.wallMs(),
         onFailed: (error) => this.deps.onFailed({ account, status, error }),
         errorOf,
+        // A loop, not push(...): an upgrade may bring more device entries than a call takes arguments.
+        onArrival:
+          journal &&
+          ((upgrade) => {
+            const wall = clock.wallMs();
+            for (const k of upgradeArrivals(
+              journal.texts,
+              this.reasons,
+              account,
+              status,
+              upgrade,
+              wall,
+            ))
+              arrived?.push(k);
+          }),
       },
       last,
     );
@@ -219,6 +245,7 @@ export class Collector {
     this.entered.upgrades.add(labels, pass.arrivals);
     this.entered.upgradeDevices.add(labels, pass.devices);
     this.entered.upgradesObserved.add(labels, pass.observedSeconds);
+    if (arrived) journal?.add(arrived);
     return state;
   }
 
@@ -252,7 +279,10 @@ export class Collector {
     const key = reportKey(account, api);
     let memory = this.campaignMemories.get(key);
     if (!memory) {
-      this.campaignMemories.set(key, (memory = new CampaignMemory(this.options.maxLabelValues)));
+      this.campaignMemories.set(
+        key,
+        (memory = new CampaignMemory<CampaignArrivalDetail>(this.options.maxLabelValues)),
+      );
     }
     const state = await collectCampaigns(
       {
@@ -281,6 +311,10 @@ export class Collector {
       this.entered.campaignDevices.add({ account, api, device_status }, count);
     }
     this.entered.campaignDevicesObserved.add({ account, api }, pass.observedSeconds);
+    const { journal } = this.deps;
+    journal?.add(
+      campaignArrivals(journal.texts, this.reasons, account, api, pass.details, clock.wallMs()),
+    );
     return state;
   }
 }

@@ -185,6 +185,28 @@ function telemetryPath(raw: string): string {
   return raw;
 }
 
+/**
+ * The URL operators and Alertmanager reach the exporter on (behind a proxy, a load balancer or a path
+ * prefix), from which the links to /arrivals are built. Credentials, a query or a fragment are refused.
+ */
+export function parseExternalUrl(raw: string): string {
+  if (raw.trim() === '') return '';
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    // Not echoed, as for the base URL: an unparseable URL may still carry a password.
+    throw new Error('is not a valid URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new Error(`must be an http(s) URL, got "${url.protocol}"`);
+  }
+  if (url.username || url.password) throw new Error('must not carry credentials');
+  if (url.search || url.hash) throw new Error('must not have a query or fragment');
+  // Without a trailing slash, so that links are `${url}/arrivals`.
+  return url.href.replace(/\/+$/, '');
+}
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -388,6 +410,39 @@ export const SETTINGS = {
     meaning:
       'Path to a web configuration file in the Prometheus exporter-toolkit format (tls_server_config, basic_auth_users with bcrypt hashes); re-read when it or the certificate, key or client CA file it names changes (read every 2 s, applied when two reads agree): a new client_auth_type or client CA applies to new connections and closes older ones; switching TLS on or off needs a restart. Empty serves plain HTTP without authentication.',
     parse: (raw: string) => raw.trim(),
+  }),
+  externalUrl: spec({
+    flag: '--web.external-url',
+    env: 'WEB_EXTERNAL_URL',
+    default: '',
+    meaning:
+      "The URL operators and Alertmanager reach the exporter on (e.g. https://fota-exporter.example.com, with a path prefix if a proxy adds one). Exposed as thingspace_fota_exporter_external_url_info, from which the alerts' arrivals_url annotation and the dashboard's links to /arrivals are built. Empty: those links carry a placeholder host.",
+    parse: parseExternalUrl,
+  }),
+  arrivalsEnabled: spec({
+    flag: '--arrivals.enabled',
+    env: 'ARRIVALS_ENABLED',
+    default: 'true',
+    boolean: true,
+    meaning:
+      'Keep the upgrades and device entries behind the entered counters and serve them at /api/v1/arrivals and /arrivals (device ids are customer data). false: nothing is kept, both answer 404 and the landing page does not link them.',
+    parse: bool,
+  }),
+  arrivalsRetention: spec({
+    flag: '--arrivals.retention',
+    env: 'ARRIVALS_RETENTION',
+    default: '24h',
+    meaning:
+      'How long an arrival is kept after the exporter first saw it; older ones are dropped (thingspace_fota_arrivals_dropped_total{bound="retention"}).',
+    parse: duration(60_000, 30 * 86_400_000),
+  }),
+  arrivalsMaxEntries: spec({
+    flag: '--arrivals.max-entries',
+    env: 'ARRIVALS_MAX_ENTRIES',
+    default: '100000',
+    meaning:
+      'Arrivals (device entries, and upgrades without devices) kept at most; beyond it the oldest are dropped (thingspace_fota_arrivals_dropped_total{bound="max_entries"}). About 150 bytes each (docs/performance.md).',
+    parse: integer(1, 10_000_000),
   }),
   logLevel: spec({
     flag: '--log.level',

@@ -278,6 +278,27 @@ export const METRIC_DEFINITIONS = [
     source: 'live',
   },
   {
+    name: 'thingspace_fota_arrivals_kept',
+    type: 'gauge',
+    labels: [],
+    help: 'Arrivals (device entries, and upgrades without devices) the arrivals journal holds for /api/v1/arrivals and /arrivals; 0 with --arrivals.enabled=false.',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_arrivals_dropped_total',
+    type: 'counter',
+    labels: ['bound'],
+    help: 'Arrivals dropped from the journal, oldest first, by the bound that dropped them: bound="retention" (--arrivals.retention) or bound="max_entries" (--arrivals.max-entries).',
+    source: 'live',
+  },
+  {
+    name: 'thingspace_fota_exporter_external_url_info',
+    type: 'gauge',
+    labels: ['external_url'],
+    help: 'The --web.external-url operators reach the exporter on ("" when unset), from which the alerts and the dashboard build their links to /arrivals; always 1.',
+    source: 'live',
+  },
+  {
     name: 'thingspace_fota_exporter_build_info',
     type: 'gauge',
     labels: ['version', 'nodejs_version'],

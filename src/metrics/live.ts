@@ -49,8 +49,14 @@ export class LiveMetrics {
     config('thingspace_fota_arrivals_snapshot_last_write_timestamp_seconds'),
   );
   private readonly snapshotBytes = new Gauge(config('thingspace_fota_arrivals_snapshot_bytes'));
+  private readonly arrivalsDroppedTotal = new Counter(
+    config('thingspace_fota_arrivals_dropped_total'),
+  );
 
-  constructor(version: string) {
+  constructor(
+    version: string,
+    options: { externalUrl?: string; arrivalsKept?: () => number } = {},
+  ) {
     for (const metric of [
       this.collectionErrors,
       this.campaignErrors,
@@ -65,12 +71,26 @@ export class LiveMetrics {
       this.snapshotErrors,
       this.snapshotWritten,
       this.snapshotBytes,
+      this.arrivalsDroppedTotal,
     ]) {
       this.registry.registerMetric(metric);
     }
     const buildInfo = new Gauge(config('thingspace_fota_exporter_build_info'));
     this.registry.registerMetric(buildInfo);
     buildInfo.set({ version, nodejs_version: process.version }, 1);
+    const externalUrl = new Gauge(config('thingspace_fota_exporter_external_url_info'));
+    this.registry.registerMetric(externalUrl);
+    externalUrl.set({ external_url: options.externalUrl ?? '' }, 1);
+    const kept = options.arrivalsKept;
+    this.registry.registerMetric(
+      new Gauge({
+        ...config('thingspace_fota_arrivals_kept'),
+        collect() {
+          this.set(kept ? kept() : 0);
+        },
+      }),
+    );
+    for (const bound of ['retention', 'max_entries']) this.arrivalsDroppedTotal.inc({ bound }, 0);
     collectDefaultMetrics({ register: this.registry });
     // prom-client also exposes these gauges under a counter's suffix, which promtool rightly rejects;
     // the same values remain as nodejs_active_handles, nodejs_active_requests and nodejs_active_resources.
@@ -148,6 +168,10 @@ export class LiveMetrics {
   /** Logins refused until the credentials change (or the state file is removed), or no longer. */
   setLoginBlocked(blocked: boolean): void {
     this.loginBlocked.set(blocked ? 1 : 0);
+  }
+
+  arrivalsDropped(bound: 'retention' | 'max_entries', count: number): void {
+    this.arrivalsDroppedTotal.inc({ bound }, count);
   }
 
   render(): Promise<string> {

@@ -7,6 +7,8 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Snapshot } from '../collection/snapshot.js';
 import type { Logger } from '../log.js';
 import { CONTENT_TYPE } from '../metrics/render.js';
+import type { ArrivalJournal } from '../arrivals/journal.js';
+import { ARRIVALS_API_PATH, ARRIVALS_PAGE_PATH, arrivalsApi, arrivalsPage } from './arrivals.js';
 import { renderLanding } from './landing.js';
 
 export interface MetricsSource {
@@ -19,7 +21,15 @@ export interface MetricsSource {
 
 export function createApp(
   source: MetricsSource,
-  options: { telemetryPath: string; version: string; logger: Logger },
+  options: {
+    telemetryPath: string;
+    version: string;
+    logger: Logger;
+    /** Serves /api/v1/arrivals and /arrivals from it; absent (--arrivals.enabled=false): both are 404. */
+    arrivals?: ArrivalJournal;
+    /** Wall clock for the arrivals' default window. */
+    now?: () => number;
+  },
 ): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -50,8 +60,22 @@ export function createApp(
     else
       res.status(503).type('text/plain').send('Not ready: the first collection has not finished\n');
   });
+  if (options.arrivals) {
+    const now = options.now ?? Date.now;
+    app.get(ARRIVALS_API_PATH, arrivalsApi(options.arrivals, now));
+    app.get(ARRIVALS_PAGE_PATH, arrivalsPage(options.arrivals, now));
+  }
   app.get('/', (_req, res) => {
-    res.type('html').send(renderLanding(options.version, options.telemetryPath, source.snapshot));
+    res
+      .type('html')
+      .send(
+        renderLanding(
+          options.version,
+          options.telemetryPath,
+          source.snapshot,
+          options.arrivals !== undefined,
+        ),
+      );
   });
   app.use((_req: Request, res: Response) => {
     res.status(404).type('text/plain').send('Not Found\n');

@@ -1,6 +1,7 @@
 import type { Snapshot } from '../collection/snapshot.js';
 
-function escapeHtml(text: string): string {
+/** Every character that could open markup or end an attribute, as a numeric reference. */
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
@@ -9,6 +10,8 @@ export function renderLanding(
   version: string,
   telemetryPath: string,
   snapshot: Snapshot | undefined,
+  /** The arrivals page is linked only when served (--arrivals.enabled). */
+  arrivals = false,
 ): string {
   let state = '<p>No collection has finished yet.</p>';
   if (snapshot) {
@@ -44,7 +47,7 @@ export function renderLanding(
 <html lang="en"><head><meta charset="utf-8"><title>ThingSpace FOTA exporter</title>
 <style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}</style></head>
 <body><h1>ThingSpace FOTA exporter</h1>
-<p>Version ${escapeHtml(version)}. Metrics: <a href="${path}">${path}</a> · <a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a></p>
+<p>Version ${escapeHtml(version)}. Metrics: <a href="${path}">${path}</a> · <a href="/-/healthy">/-/healthy</a> · <a href="/-/ready">/-/ready</a>${arrivals ? ' · Arrivals behind the entered counters: <a href="arrivals">/arrivals</a> (<a href="api/v1/arrivals">JSON</a>)' : ''}</p>
 ${state}
 </body></html>
 `;

@@ -69,6 +69,19 @@ export interface CampaignTruth {
   readonly folded: number;
   /** Only when the truth was asked with enteredSince. */
   readonly enteredDevices?: DeviceStatusSeries[];
+  /** Only with enteredSince and enteredDetails: each transition enteredDevices counts, as served. */
+  readonly enteredDeviceList?: EnteredCampaignDevice[];
+}
+
+export interface EnteredCampaignDevice {
+  readonly campaignId: string;
+  /** null: unnamed (served as ""). */
+  readonly campaignName: string | null;
+  readonly firmwareFrom: string | null;
+  readonly firmwareTo: string | null;
+  readonly deviceId: string;
+  readonly status: string;
+  readonly resultReason: string | null;
 }
 
 /** Summaries live as long as their campaign and are redone only when it changes. */
@@ -253,7 +266,44 @@ function apiTruth(
     folded: qualified.length - walkedSet.length,
   };
   if (query.enteredSince === null) return truth;
-  return { ...truth, enteredDevices: enteredDevices(dataset, walkedSet, query.enteredSince, max) };
+  const withCounts = {
+    ...truth,
+    enteredDevices: enteredDevices(dataset, walkedSet, query.enteredSince, max),
+  };
+  if (!query.enteredDetails) return withCounts;
+  return {
+    ...withCounts,
+    enteredDeviceList: enteredDeviceList(dataset, walkedSet, query.enteredSince),
+  };
+}
+
+/** The transitions enteredDevices counts, one by one, with what a device page and a listing serve. */
+function enteredDeviceList(
+  dataset: CampaignDataset,
+  walked: readonly { campaign: Campaign }[],
+  since: number,
+): EnteredCampaignDevice[] {
+  const out: EnteredCampaignDevice[] = [];
+  for (const { campaign } of walked) {
+    const deriver = dataset.deriver(campaign);
+    const track = new DeviceTrack();
+    for (let i = 0; i < campaign.deviceCount; i += 1) {
+      deriver.derive(i, track);
+      for (let step = 0; step < track.steps; step += 1) {
+        if ((track.generations[step] ?? 0) <= since) continue;
+        out.push({
+          campaignId: campaign.id,
+          campaignName: campaign.name || null,
+          firmwareFrom: campaign.pkg.from || null,
+          firmwareTo: campaign.pkg.to || null,
+          deviceId: String(track.deviceId),
+          status: track.statuses[step] ?? '',
+          resultReason: track.reasons[step] ?? null,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /**

@@ -65,6 +65,13 @@ export interface UpgradeSpikeResult {
   readonly failedDevices: number;
 }
 
+/** An upgrade's entry into a status, with the device profile it entered with (its devices derive from both). */
+export interface Entry {
+  readonly upgrade: Upgrade;
+  readonly status: UpgradeStatus;
+  readonly profile: DeviceProfile;
+}
+
 /** Upgrades that entered one status after some generation, and their device entries. */
 export interface EnteredCount {
   readonly upgrades: number;
@@ -78,13 +85,29 @@ export interface EnteredCount {
 class EntryLog {
   private readonly generations: number[] = [];
   private readonly deviceTotals: number[] = [];
+  private readonly entries: Entry[] = [];
 
-  add(generation: number, devices: number): void {
+  add(generation: number, entry: Entry): void {
     this.generations.push(generation);
-    this.deviceTotals.push((this.deviceTotals[this.deviceTotals.length - 1] ?? 0) + devices);
+    this.deviceTotals.push(
+      (this.deviceTotals[this.deviceTotals.length - 1] ?? 0) + entry.upgrade.deviceCount,
+    );
+    this.entries.push(entry);
+  }
+
+  /** The entries after `generation`, in order. */
+  entriesSince(generation: number): readonly Entry[] {
+    return this.entries.slice(this.firstAfter(generation));
   }
 
   since(generation: number): EnteredCount {
+    const low = this.firstAfter(generation);
+    const total = this.deviceTotals[this.deviceTotals.length - 1] ?? 0;
+    const before = low === 0 ? 0 : (this.deviceTotals[low - 1] ?? 0);
+    return { upgrades: this.generations.length - low, devices: total - before };
+  }
+
+  private firstAfter(generation: number): number {
     let low = 0;
     let high = this.generations.length;
     while (low < high) {
@@ -92,9 +115,7 @@ class EntryLog {
       if ((this.generations[middle] ?? 0) <= generation) low = middle + 1;
       else high = middle;
     }
-    const total = this.deviceTotals[this.deviceTotals.length - 1] ?? 0;
-    const before = low === 0 ? 0 : (this.deviceTotals[low - 1] ?? 0);
-    return { upgrades: this.generations.length - low, devices: total - before };
+    return low;
   }
 }
 
@@ -183,9 +204,19 @@ export type DeviceVisitor = (deviceId: string, status: string, reason: string | 
  * upgrade's seed, status and profile, so a status change re-derives them consistently.
  */
 export function forEachDevice(upgrade: Upgrade, visit: DeviceVisitor): void {
-  const spike = upgrade.profile === 'spike';
-  const table = spike ? SPIKE_TABLE : OUTCOME_TABLES[upgrade.status];
-  const salt = spike ? SPIKE_SALT : STATUS_SALT[upgrade.status];
+  forEachDeviceAs(upgrade, upgrade.status, upgrade.profile, visit);
+}
+
+/** The device entries the upgrade had, or has, in `status` with `profile` (an entry's devices). */
+export function forEachDeviceAs(
+  upgrade: Upgrade,
+  status: UpgradeStatus,
+  profile: DeviceProfile,
+  visit: DeviceVisitor,
+): void {
+  const spike = profile === 'spike';
+  const table = spike ? SPIKE_TABLE : OUTCOME_TABLES[status];
+  const salt = spike ? SPIKE_SALT : STATUS_SALT[status];
   const base = IMEI_BASE + upgrade.firstDevice;
   for (let i = 0; i < upgrade.deviceCount; i += 1) {
     const h = hashInts(upgrade.deviceSeed, salt, i);
@@ -357,6 +388,11 @@ export class Dataset {
     return this.entries.get(account)?.[status].since(generation) ?? { upgrades: 0, devices: 0 };
   }
 
+  /** The entries into `status` after `generation`, in order: which upgrades, with which devices. */
+  entriesSince(account: string, status: UpgradeStatus, generation: number): readonly Entry[] {
+    return this.entries.get(account)?.[status].entriesSince(generation) ?? [];
+  }
+
   /** Called with each upgrade that changes status or leaves the history. */
   onChange(listener: (upgrade: Upgrade) => void): void {
     this.changeListeners.push(listener);
@@ -456,8 +492,8 @@ export class Dataset {
     const devices = request.devicesPerUpgrade ?? SPIKE_DEFAULT_DEVICES;
     for (let n = request.upgrades ?? SPIKE_DEFAULT_UPGRADES; n > 0; n -= 1) {
       const startMs = this.clockMs - rng.float() * Math.min(this.options.tickStepMs, DAY_MS);
-      const upgrade = this.create(rng, account, 'UpgradeFailed', startMs, devices);
-      upgrade.profile = 'spike';
+      // Created with its profile, so that the entry log records the devices it entered with.
+      const upgrade = this.create(rng, account, 'UpgradeFailed', startMs, devices, 'spike');
       added.push(upgrade);
     }
     const all = [...converted, ...added].sort(compareUpgrades);
@@ -475,6 +511,7 @@ export class Dataset {
     status: UpgradeStatus,
     approximateStartMs: number,
     deviceCount: number,
+    profile: DeviceProfile = 'normal',
   ): Upgrade {
     const dateOnly = rng.chance(0.5);
     const startMs = dateOnly
@@ -488,7 +525,7 @@ export class Dataset {
       startMs,
       startDate: formatStartDate(startMs, dateOnly),
       status,
-      profile: 'normal',
+      profile,
       deviceCount,
       firstDevice: this.nextDevice,
       deviceSeed: rng.uint32(),
@@ -503,9 +540,11 @@ export class Dataset {
   /** Entries at generation 0 are the starting state: no "entered since" ever counts them. */
   private logEntry(upgrade: Upgrade): void {
     if (this.generation === 0) return;
-    this.entries
-      .get(upgrade.accountName)
-      ?.[upgrade.status].add(this.generation, upgrade.deviceCount);
+    this.entries.get(upgrade.accountName)?.[upgrade.status].add(this.generation, {
+      upgrade,
+      status: upgrade.status,
+      profile: upgrade.profile,
+    });
   }
 
   private changeStatus(upgrade: Upgrade, status: UpgradeStatus, profile: DeviceProfile): void {

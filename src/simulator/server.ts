@@ -189,6 +189,13 @@ function optionalInt(url: URL, name: string, min: number, max: number): number |
   return url.searchParams.has(name) ? intParam(url, name, 0, min, max) : undefined;
 }
 
+function booleanParam(url: URL, name: string): boolean {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new HttpError(400, { error: `${name}: expected true or false, got "${raw}"` });
+}
+
 function truthQuery(url: URL): TruthQuery {
   const lookback = url.searchParams.get('campaignLookback');
   let campaignLookbackMs: number | undefined;
@@ -205,6 +212,7 @@ function truthQuery(url: URL): TruthQuery {
     maxCampaigns: optionalInt(url, 'maxCampaigns', 0, 1_000_000),
     now: optionalInt(url, 'now', 0, 8.64e15),
     enteredSince: optionalInt(url, 'enteredSince', 0, Number.MAX_SAFE_INTEGER),
+    enteredDetails: booleanParam(url, 'enteredDetails'),
   };
 }
 

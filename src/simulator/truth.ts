@@ -8,7 +8,14 @@ import { UPGRADE_STATUSES, type UpgradeStatus } from '../upgrades/statuses.js';
 import { computeCampaignTruth, type CampaignTruth } from './campaign-truth.js';
 import type { CampaignDataset } from './campaign-dataset.js';
 import type { CampaignApi } from '../campaigns/statuses.js';
-import { forEachDevice, type Dataset, type EnteredCount, type Upgrade } from './dataset.js';
+import {
+  forEachDevice,
+  forEachDeviceAs,
+  type Dataset,
+  type EnteredCount,
+  type Entry,
+  type Upgrade,
+} from './dataset.js';
 import {
   DEFAULT_MAX_LABEL_VALUES,
   SummaryBuilder,
@@ -44,6 +51,16 @@ export interface StatusTruth {
   readonly oldestStartTimestampSeconds: number | null;
   /** Only when the truth was asked with enteredSince. */
   readonly entered?: EnteredCount;
+  /** Only when the truth was asked with enteredSince and enteredDetails: what `entered` counts. */
+  readonly enteredUpgrades?: EnteredUpgrade[];
+}
+
+/** One upgrade's entry into a status, with the device entries it had when it entered, as served. */
+export interface EnteredUpgrade {
+  readonly id: string;
+  /** As served; null when served without firmwareTo or with an empty one. */
+  readonly firmwareTo: string | null;
+  readonly devices: { deviceId: string; status: string; resultReason: string | null }[];
 }
 
 export interface Truth {
@@ -67,11 +84,23 @@ export interface TruthQuery {
   readonly now?: number;
   /** A generation: adds what entered each status after it. */
   readonly enteredSince?: number;
+  /** With enteredSince: also which upgrades and devices entered (ids, device ids, raw reasons, firmware). */
+  readonly enteredDetails?: boolean;
 }
 
 export type ResolvedTruthQuery = Required<Omit<TruthQuery, 'enteredSince'>> & {
   readonly enteredSince: number | null;
 };
+
+export function enteredUpgrades(entries: readonly Entry[]): EnteredUpgrade[] {
+  return entries.map(({ upgrade, status, profile }) => {
+    const devices: EnteredUpgrade['devices'] = [];
+    forEachDeviceAs(upgrade, status, profile, (deviceId, deviceStatus, reason) =>
+      devices.push({ deviceId, status: deviceStatus, resultReason: reason ?? null }),
+    );
+    return { id: upgrade.id, firmwareTo: upgrade.firmware.to || null, devices };
+  });
+}
 
 export function resolveTruthQuery(query: TruthQuery, clockMs: number): ResolvedTruthQuery {
   return {
@@ -80,6 +109,7 @@ export function resolveTruthQuery(query: TruthQuery, clockMs: number): ResolvedT
     maxCampaigns: query.maxCampaigns ?? DEFAULT_MAX_CAMPAIGNS,
     now: query.now ?? clockMs,
     enteredSince: query.enteredSince ?? null,
+    enteredDetails: query.enteredSince !== undefined && query.enteredDetails === true,
   };
 }
 
@@ -102,6 +132,7 @@ function statusTruth(
   list: readonly Upgrade[],
   maxLabelValues: number,
   entered: EnteredCount | null,
+  details: readonly Entry[] | null,
 ): StatusTruth {
   const firmwareLabels = new TopLabels(maxLabelValues);
   const statusLabels = new TopLabels(maxLabelValues);
@@ -163,7 +194,10 @@ function statusTruth(
       ),
     oldestStartTimestampSeconds: oldestMs === null ? null : Math.floor(oldestMs / 1000),
   };
-  return entered === null ? truth : { ...truth, entered };
+  if (entered === null) return truth;
+  return details === null
+    ? { ...truth, entered }
+    : { ...truth, entered, enteredUpgrades: enteredUpgrades(details) };
 }
 
 /** Truth for every account: all six statuses, and both campaign APIs. Series are sorted by labels. */
@@ -183,6 +217,9 @@ export function computeTruth(
           query.enteredSince === null
             ? null
             : dataset.enteredSince(account, status, query.enteredSince),
+          query.enteredSince === null || !query.enteredDetails
+            ? null
+            : dataset.entriesSince(account, status, query.enteredSince),
         ),
       ]),
     ) as Record<UpgradeStatus, StatusTruth>;

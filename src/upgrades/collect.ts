@@ -9,6 +9,7 @@ import type { ThingSpaceApi } from '../thingspace/client.js';
 import type { ThingSpaceError } from '../thingspace/errors.js';
 import { ReportAggregator, type ReportCounts } from './aggregate.js';
 import { walkReport, type Schedule } from './pager.js';
+import type { Upgrade } from './schema.js';
 import type { UpgradeStatus } from './statuses.js';
 
 export interface ReportState extends Outcome {
@@ -36,6 +37,8 @@ export interface ReportPass {
   readonly wallMs: () => number;
   readonly onFailed: (error: ThingSpaceError) => void;
   readonly errorOf: (caught: unknown) => ThingSpaceError;
+  /** Each upgrade the memory counts as an arrival, as it is counted (the arrivals journal's entries). */
+  readonly onArrival?: (upgrade: Upgrade) => void;
 }
 
 /** Reads the report; resolves to its state and whether the pass was complete. */
@@ -55,7 +58,8 @@ export async function collectReport(
       onPage: (page) => {
         aggregator.addPage(page);
         for (const upgrade of page.upgrades) {
-          memory.see(upgrade.id, upgrade.deviceList ? upgrade.deviceList.length : 0);
+          if (memory.see(upgrade.id, upgrade.deviceList ? upgrade.deviceList.length : 0))
+            pass.onArrival?.(upgrade);
         }
       },
     });

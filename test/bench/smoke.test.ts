@@ -47,7 +47,7 @@ interface Results {
   }[];
 }
 
-const FIGURES = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+const FIGURES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 let child: ChildProcess | undefined;
 let dir: string | undefined;

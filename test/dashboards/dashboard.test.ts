@@ -390,7 +390,54 @@ const NOT_DRAWN: Record<string, string> = {
     'the --storage.path arrivals snapshot: for an operator checking a restart, not for the dashboard',
   thingspace_fota_arrivals_snapshot_bytes:
     'the --storage.path arrivals snapshot: its size against the 256 MiB limit, not for the dashboard',
+  thingspace_fota_exporter_external_url_info:
+    'read by the exporter_url variable, the base of the links to the /arrivals page',
+  thingspace_fota_arrivals_kept:
+    'a property of the /arrivals page (its bounds), not of the fleet; the page says what it dropped',
+  thingspace_fota_arrivals_dropped_total:
+    'a property of the /arrivals page (its bounds), not of the fleet; the page says what it dropped',
 };
+
+describe('links to the /arrivals page', () => {
+  const linked = (p: (typeof panels)[number]) =>
+    (
+      (p as { fieldConfig?: { defaults?: { links?: { url?: string }[] } } }).fieldConfig?.defaults
+        ?.links ?? []
+    ).map((l) => l.url ?? '');
+
+  it.each([
+    [
+      'Failed upgrades: new in the last hour vs spike threshold',
+      /account=\$\{__field\.labels\.account:percentencode\}&api=v1&status=UpgradeFailed&/,
+    ],
+    [
+      'Failed devices: new in the last hour vs spike threshold',
+      /account=\$\{__field\.labels\.account:percentencode\}&api=v1&status=UpgradeFailed&/,
+    ],
+    [
+      'Campaign device failures: new in the last hour vs spike threshold',
+      /account=.*&api=\$\{__field\.labels\.api:percentencode\}&status=UpgradeFailed&status=DeviceRejected&/,
+    ],
+    [
+      "Last hour's failed devices by firmware and reason",
+      /api=v1&status=UpgradeFailed&firmware_to=.*&reason=\$\{__data\.fields\.result_reason:percentencode\}&/,
+    ],
+  ])('%s links each series to /arrivals under the exporter URL variable', (name, filter) => {
+    const panel = panels.find((p) => title(p) === name);
+    expect(panel).toBeDefined();
+    const urls = panel ? linked(panel) : [];
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).toMatch(/^\$\{exporter_url\}\/arrivals\?/);
+    expect(urls[0]).toMatch(filter);
+    expect(urls[0]).toMatch(/&since=\$\{__from:date:seconds\}$/);
+  });
+
+  it('takes the exporter URL from the exporter, hidden', () => {
+    const variable = (dashboard.templating?.list ?? []).find((v) => v.name === 'exporter_url');
+    expect(variable).toMatchObject({ type: 'query', hide: 2 });
+    expect(variableQuery(variable!)).toContain('thingspace_fota_exporter_external_url_info');
+  });
+});
 
 describe('coverage', () => {
   const drawn = new Set(queries.flatMap((q) => metricNames(q.expr)));

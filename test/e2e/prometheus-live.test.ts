@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { jest } from '@jest/globals';
 import { killAll, startExporterProcess } from '../support/process.js';
+import { freePort } from '../support/faults.js';
 import {
   SIMULATOR_ENV,
   enteredTruthSeries,
@@ -90,6 +91,8 @@ import { markdownHeadings, resolveRepositoryLink } from '../support/markdown.js'
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 import { CAMPAIGN_APIS } from '../../src/campaigns/statuses.js';
 import type { FailureSpikeResult } from '../../src/simulator/index.js';
+import type { EnteredCampaignDevice } from '../../src/simulator/campaign-truth.js';
+import type { EnteredUpgrade } from '../../src/simulator/truth.js';
 
 jest.setTimeout(180_000);
 
@@ -181,11 +184,16 @@ async function startStack(prometheusBin: string, alertmanagerBin?: string): Prom
 
   const simulator = await startSimulatorProcess(SIMULATOR_ARGS);
   const accounts = Object.keys((await simulator.truth()).accounts);
+  // The port is chosen first so that the exporter can be told the URL it is reached on: the spike
+  // alerts' arrivals_url is built from it.
+  const port = await freePort();
   const exporter = await startExporterProcess(
     [
       `--thingspace.base-url=${simulator.url}`,
       `--thingspace.accounts=${accounts.join(',')}`,
       `--collector.interval=${COLLECTION_INTERVAL_MS / 1000}s`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      `--web.external-url=http://127.0.0.1:${port}`,
     ],
     SIMULATOR_ENV,
   );
@@ -650,6 +658,60 @@ describe('live: … → Prometheus → Alertmanager → webhook', () => {
         problem: undefined,
         heading: alertname,
       });
+    }
+
+    // Each spike alert's arrivals_url opens the exporter's /arrivals page, filtered to the account,
+    // the failed statuses (and the API) and the last hour, and its list holds exactly the spiked
+    // account's new failures: the upgrade ids and campaign devices the simulator says entered.
+    const details = await simulator.truth({
+      enteredSince: before,
+      enteredDetails: true,
+      now: Date.now(),
+    });
+    for (const key of expectedPages) {
+      const alert = delivered.get(key);
+      if (!alert) continue;
+      const { alertname = '', api } = alert.labels;
+      const link = new URL(alert.annotations.arrivals_url ?? '');
+      expect({ alertname, at: `${link.origin}${link.pathname}` }).toEqual({
+        alertname,
+        at: `http://${running.instance}/arrivals`,
+      });
+      expect(link.searchParams.get('account')).toBe(account);
+      const since = Number(link.searchParams.get('since'));
+      expect(since).toBeGreaterThan(Date.now() / 1000 - 3600 - 600);
+      expect(since).toBeLessThanOrEqual(Date.now() / 1000 - 3600);
+      const page = await fetch(link);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain(account);
+      const params = new URLSearchParams(link.search);
+      params.set('limit', '10000');
+      const res = await fetch(`http://${running.instance}/api/v1/arrivals?${params.toString()}`);
+      const listed = ((await res.json()) as { arrivals: Record<string, string | null>[] }).arrivals;
+      expect(listed.every((a) => a.account === account)).toBe(true);
+      if (alertname === CAMPAIGN_SPIKE) {
+        expect(params.get('api')).toBe(api);
+        const entered = (
+          details.campaigns[account]![api as 'v2' | 'v3'] as unknown as {
+            enteredDeviceList: EnteredCampaignDevice[];
+          }
+        ).enteredDeviceList.filter((d) => params.getAll('status').includes(d.status));
+        expect(listed.map((a) => `${a.campaignId} ${a.deviceId}`).sort()).toEqual(
+          entered.map((d) => `${d.campaignId} ${d.deviceId}`).sort(),
+        );
+      } else {
+        expect(params.getAll('status')).toEqual(['UpgradeFailed']);
+        expect(params.get('api')).toBe('v1');
+        const entered = (
+          details.accounts[account]!.UpgradeFailed as unknown as {
+            enteredUpgrades: EnteredUpgrade[];
+          }
+        ).enteredUpgrades;
+        expect([...new Set(listed.map((a) => a.upgradeId))].sort()).toEqual(
+          entered.map((u) => u.id).sort(),
+        );
+        expect(listed.filter((a) => a.deviceId !== null)).toHaveLength(spike.failedDevices);
+      }
     }
 
     // What paged is what the exporter counted, and that is what the simulator says entered each

@@ -58,7 +58,12 @@ export async function startExporter(
     sleep: async () => undefined,
   });
   const server: Server = createServer(
-    createApp(exporter, { telemetryPath: config.telemetryPath, version: '0.0.0-test', logger }),
+    createApp(exporter, {
+      telemetryPath: config.telemetryPath,
+      version: '0.0.0-test',
+      logger,
+      arrivals: exporter.arrivals,
+    }),
   );
   server.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

@@ -20,6 +20,8 @@ export interface TruthQuery {
   now?: number;
   /** A generation: adds what entered each status after it. */
   enteredSince?: number;
+  /** With enteredSince: which upgrades and devices entered, too. */
+  enteredDetails?: boolean;
 }
 
 /** The whole truth: the v1 part the benchmark also reads, and the campaigns. */

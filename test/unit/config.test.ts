@@ -224,9 +224,25 @@ describe('parseConfig: every error names its setting', () => {
     maxRequestsPerSecond: '-1',
     campaignLookback: 'later',
     maxCampaigns: 'many',
+    externalUrl: 'ftp://fota.example.com',
+    arrivalsEnabled: 'perhaps',
+    arrivalsRetention: '1s',
+    arrivalsMaxEntries: '0',
   };
   /** Settings where any text is a valid value (checked later, elsewhere). */
   const FREE_TEXT: SettingName[] = ['webConfigFile', 'caFile', 'storagePath'];
+
+  it('--web.external-url: an http(s) URL without credentials, query or fragment, kept without its trailing slash', () => {
+    const parse = (raw: string) => parseConfig([`--web.external-url=${raw}`], BASE_ENV, noFile);
+    expect(parse('https://fota.example.com/exporter/').externalUrl).toBe(
+      'https://fota.example.com/exporter',
+    );
+    expect(parse('http://127.0.0.1:9775').externalUrl).toBe('http://127.0.0.1:9775');
+    expect(parse('').externalUrl).toBe('');
+    for (const bad of ['https://u:p@fota.example.com', 'https://fota.example.com/?a=1', 'fota'])
+      expect(configError(() => parse(bad)).message).toContain('--web.external-url');
+    expect(configError(() => parse('https://u:secret-Pw9@x')).message).not.toContain('secret-Pw9');
+  });
 
   it('has a bad value for every non-secret setting that can refuse one', () => {
     const nonSecret = Object.entries(SETTINGS)

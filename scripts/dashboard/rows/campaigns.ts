@@ -111,6 +111,14 @@ export const campaigns: Section = {
       ],
       thresholdSeries: ['B'],
       links: [runbook('ThingSpaceFotaCampaignDeviceFailureSpike')],
+      arrivals: [
+        {
+          title:
+            'Failed campaign devices of ${__field.labels.account} ${__field.labels.api} (/arrivals)',
+          query:
+            'account=${__field.labels.account:percentencode}&api=${__field.labels.api:percentencode}&status=UpgradeFailed&status=DeviceRejected',
+        },
+      ],
       w: 12,
       h: 8,
     }),

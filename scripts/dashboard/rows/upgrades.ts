@@ -13,6 +13,12 @@ import { oldestAge, stuckThresholds } from './overview.js';
 
 const BREAKDOWN_ROWS = 20;
 
+/** From a spike panel's series to the failures behind it, on the exporter's /arrivals page. */
+const V1_FAILED_ARRIVALS = {
+  title: 'Failed upgrades and devices of ${__field.labels.account} (/arrivals)',
+  query: 'account=${__field.labels.account:percentencode}&api=v1&status=UpgradeFailed',
+};
+
 export const failedUpgrades: Section = {
   title: 'Failed upgrades',
   cells: [
@@ -28,6 +34,7 @@ export const failedUpgrades: Section = {
       ],
       thresholdSeries: ['B'],
       links: [runbook('ThingSpaceFotaUpgradeFailedSpike')],
+      arrivals: [V1_FAILED_ARRIVALS],
       w: 12,
       h: 8,
     }),
@@ -43,6 +50,7 @@ export const failedUpgrades: Section = {
       ],
       thresholdSeries: ['B'],
       links: [runbook('ThingSpaceFotaUpgradeFailedDevicesSpike')],
+      arrivals: [V1_FAILED_ARRIVALS],
       w: 12,
       h: 8,
     }),
@@ -60,6 +68,13 @@ export const failedUpgrades: Section = {
       },
       hide: ['Time'],
       sortBy: 'New failed devices (1h, net)',
+      arrivals: [
+        {
+          title: 'Failed devices of this firmware and reason (/arrivals)',
+          query:
+            'api=v1&status=UpgradeFailed&firmware_to=${__data.fields.firmware_to:percentencode}&reason=${__data.fields.result_reason:percentencode}',
+        },
+      ],
       w: 12,
       h: 8,
     }),

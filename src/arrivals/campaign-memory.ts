@@ -89,7 +89,11 @@ export interface CampaignPassResult<T> {
 
 /** A walk of one campaign: `see` each device as read, `end` once the walk is over. */
 export interface CampaignWalk<T> {
-  see(deviceId: unknown, status: string | undefined, detail?: T): void;
+  /**
+   * `detail` is asked only for a device that counts (a payload for each arrival would cost a spike its
+   * memory); it may answer undefined, and the arrival then counts without one.
+   */
+  see(deviceId: unknown, status: string | undefined, detail?: () => T | undefined): void;
   end(complete: boolean): void;
 }
 
@@ -169,7 +173,7 @@ export class CampaignMemory<T = unknown> {
         const flag = 2 ** bit;
         if (Math.floor(mask / flag) % 2 === 1) return;
         current.devices.set(key, mask + flag);
-        if (counting) (current.held ??= new Held()).add(this.labels[bit]!, detail);
+        if (counting) (current.held ??= new Held()).add(this.labels[bit]!, detail?.());
       },
       end: (complete) => {
         if (!complete) return;

@@ -6,7 +6,6 @@
 import type { ListedCampaign } from '../campaigns/aggregate.js';
 import type { CampaignDevice } from '../campaigns/schema.js';
 import type { CampaignApi } from '../campaigns/statuses.js';
-import { boundLength, UNKNOWN } from '../labels/bound.js';
 import type { ReasonLabels } from '../labels/normalise.js';
 import type { Upgrade } from '../upgrades/schema.js';
 import type { UpgradeStatus } from '../upgrades/statuses.js';
@@ -18,7 +17,10 @@ export interface CampaignArrivalDetail {
   readonly device: CampaignDevice;
 }
 
-/** The entries of an upgrade that arrived in a v1 report: one per device entry, one without a device if none. */
+/**
+ * The entries of an upgrade that arrived in a v1 report: one per device entry (the first `limit`), one
+ * without a device if none.
+ */
 export function upgradeArrivals(
   texts: Texts,
   reasons: ReasonLabels,
@@ -26,6 +28,7 @@ export function upgradeArrivals(
   status: UpgradeStatus,
   upgrade: Upgrade,
   nowMs: number,
+  limit = Infinity,
 ): Kept[] {
   const origin: Origin = {
     account: texts.of(account)!,
@@ -51,19 +54,24 @@ export function upgradeArrivals(
       },
     ];
   }
-  return devices.map((device) => ({
-    origin,
-    status: entered,
-    // The schema does not check v1 device ids' type: a number is written out, anything else is none.
-    deviceId: texts.unique(
-      typeof device.deviceId === 'string' || typeof device.deviceId === 'number'
-        ? device.deviceId
-        : null,
-    ),
-    deviceStatus: texts.of(device.status),
-    resultReason: texts.of(device.resultReason),
-    reasonLabel: texts.of(reasons.of(device.resultReason)),
-  }));
+  const kept: Kept[] = [];
+  for (let i = 0; i < devices.length && i < limit; i++) {
+    const device = devices[i]!;
+    kept.push({
+      origin,
+      status: entered,
+      // The schema does not check v1 device ids' type: a number is written out, anything else is none.
+      deviceId: texts.unique(
+        typeof device.deviceId === 'string' || typeof device.deviceId === 'number'
+          ? device.deviceId
+          : null,
+      ),
+      deviceStatus: texts.of(device.status),
+      resultReason: texts.of(device.resultReason),
+      reasonLabel: texts.of(reasons.of(device.resultReason)),
+    });
+  }
+  return kept;
 }
 
 /** The entries of the campaign devices a pass counted, one Origin per campaign. */
@@ -73,10 +81,12 @@ export function campaignArrivals(
   account: string,
   api: CampaignApi,
   details: readonly CampaignArrivalDetail[],
+  /** The device status label each detail was counted under, as the campaign memory returns it. */
+  statuses: readonly string[],
   nowMs: number,
 ): Kept[] {
   const origins = new Map<ListedCampaign, Origin>();
-  return details.map(({ campaign, device }) => {
+  return details.map(({ campaign, device }, i) => {
     let origin = origins.get(campaign);
     if (!origin) {
       origin = {
@@ -93,8 +103,9 @@ export function campaignArrivals(
     }
     return {
       origin,
-      // The label the campaign memory counts the device under (a missing status is "unknown").
-      status: texts.of(boundLength(device.status || UNKNOWN))!,
+      // The label the campaign memory counted the device under ("unknown" for none, "other" past the bound
+      // on unknown statuses), so that entries and the counter agree status for status.
+      status: texts.of(statuses[i]!)!,
       deviceId: texts.unique(device.deviceId),
       deviceStatus: texts.of(device.status),
       resultReason: texts.of(device.resultReason),

@@ -200,38 +200,6 @@ export interface Groups {
   readonly reasons: ReadonlyMap<string, number>;
 }
 
-/**
- * The newest `capacity` arrivals pushed, in order; older ones are dropped. Trimmed once a quarter of the
- * capacity is in excess (amortised O(1) a push): the slack is what a spike larger than the cap holds
- * beyond it, in objects old enough to have left the young generation.
- */
-export class ArrivalBuffer {
-  private list: Kept[] = [];
-
-  constructor(
-    private readonly capacity: number,
-    private readonly onDropped: (count: number) => void,
-  ) {}
-
-  push(kept: Kept): void {
-    this.list.push(kept);
-    if (this.list.length >= this.capacity + Math.ceil(this.capacity / 4)) {
-      const excess = this.list.length - this.capacity;
-      this.list = this.list.slice(excess);
-      this.onDropped(excess);
-    }
-  }
-
-  items(): readonly Kept[] {
-    if (this.list.length > this.capacity) {
-      const excess = this.list.length - this.capacity;
-      this.list = this.list.slice(excess);
-      this.onDropped(excess);
-    }
-    return this.list;
-  }
-}
-
 export class ArrivalJournal {
   readonly texts = new Texts();
   /** Entries in the order they were published; the live ones are entries[head…]. */
@@ -240,10 +208,14 @@ export class ArrivalJournal {
   /** Position of entries[0]: positions only grow, so a cursor stays valid while entries drop. */
   private base = 0;
   private pending: Kept[] = [];
+  /** Entries the collection under way may still make (see take()). */
+  private room: number;
   private readonly statusesMet = new Set<string>();
   readonly dropped: Dropped = { retention: 0, max_entries: 0 };
 
-  constructor(private readonly options: JournalOptions) {}
+  constructor(private readonly options: JournalOptions) {
+    this.room = options.maxEntries;
+  }
 
   /** Entries kept now. */
   get size(): number {
@@ -265,22 +237,22 @@ export class ArrivalJournal {
   }
 
   /**
-   * A buffer for one pass's arrivals that never holds more than max-entries: a spike of a million device
-   * entries in one report keeps only the newest, as the journal would (the rest counted as dropped).
+   * Of `wanted` arrivals the collection under way counted, how many get an entry. A collection makes at
+   * most max-entries of them: past that only max-entries could be kept anyway, and building entries to drop
+   * them would cost a spike far larger than the cap its memory (the rest are counted as dropped at once).
+   * Which of one collection's arrivals are kept when it alone brings more is the first ones read: they all
+   * entered at that collection, and older collections' entries are still dropped first.
    */
-  buffer(): ArrivalBuffer {
-    return new ArrivalBuffer(this.options.maxEntries, (count) => this.drop('max_entries', count));
+  take(wanted: number): number {
+    const granted = Math.min(wanted, this.room);
+    this.room -= granted;
+    if (wanted > granted) this.drop('max_entries', wanted - granted);
+    return granted;
   }
 
-  /** Arrivals counted by a pass; visible at the next publish(), with the counters. */
-  add(kept: readonly Kept[] | ArrivalBuffer): void {
-    for (const k of kept instanceof ArrivalBuffer ? kept.items() : kept) this.pending.push(k);
-    // Passes of one collection add side by side: past the cap only the newest can be kept anyway.
-    if (this.pending.length >= this.options.maxEntries + Math.ceil(this.options.maxEntries / 4)) {
-      const excess = this.pending.length - this.options.maxEntries;
-      this.pending.splice(0, excess);
-      this.drop('max_entries', excess);
-    }
+  /** Entries of arrivals counted by a pass (granted by take()); visible at the next publish(), with the counters. */
+  add(kept: readonly Kept[]): void {
+    for (const k of kept) this.pending.push(k);
   }
 
   private drop(bound: keyof Dropped, count: number): void {
@@ -295,6 +267,7 @@ export class ArrivalJournal {
       this.statusesMet.add(k.status);
     }
     this.pending = [];
+    this.room = this.options.maxEntries;
     this.prune();
   }
 

@@ -22,6 +22,7 @@ import {
   type ListedCampaign,
 } from './aggregate.js';
 import { walkDevices, walkListing, type ListingPaths } from './pager.js';
+import type { CampaignDevice } from './schema.js';
 import { CAMPAIGN_STATUSES, type CampaignApi } from './statuses.js';
 
 export type CampaignStage = 'listing' | 'devices';
@@ -66,6 +67,14 @@ export interface CampaignPass {
   readonly paths: ListingPaths;
   readonly schedule: Schedule;
   readonly memory: CampaignMemory<CampaignArrivalDetail>;
+  /**
+   * The arrivals journal's detail of a campaign device that counts, or undefined when the journal is off or
+   * has no room left in this collection (--arrivals.max-entries).
+   */
+  readonly arrivalDetail?: (
+    campaign: ListedCampaign,
+    device: CampaignDevice,
+  ) => CampaignArrivalDetail | undefined;
   readonly reasons: ReasonLabels;
   readonly maxPages: number;
   readonly maxLabelValues: number;
@@ -174,8 +183,13 @@ export async function collectCampaigns(
           schedule: pass.schedule,
           onPage: (page) => {
             aggregator.addPage(page);
+            const detail = pass.arrivalDetail;
             for (const device of page.devices)
-              memory.see(device.deviceId, device.status, { campaign, device });
+              memory.see(
+                device.deviceId,
+                device.status,
+                detail && (() => detail(campaign, device)),
+              );
           },
         });
         pages += devicePages;

@@ -207,7 +207,6 @@ export class Collector {
     if (!memory) this.reportMemories.set(key, (memory = new ReportMemory(this.originMs)));
     memory.beginPass(clock.monotonicMs());
     const { journal } = this.deps;
-    const arrived = journal?.buffer();
     const { state, complete } = await collectReport(
       {
         api: this.deps.api,
@@ -222,20 +221,22 @@ export class Collector {
         wallMs: () => clock.wallMs(),
         onFailed: (error) => this.deps.onFailed({ account, status, error }),
         errorOf,
-        // A loop, not push(...): an upgrade may bring more device entries than a call takes arguments.
         onArrival:
           journal &&
           ((upgrade) => {
-            const wall = clock.wallMs();
-            for (const k of upgradeArrivals(
-              journal.texts,
-              this.reasons,
-              account,
-              status,
-              upgrade,
-              wall,
-            ))
-              arrived?.push(k);
+            const granted = journal.take(Math.max(1, upgrade.deviceList?.length ?? 0));
+            if (granted === 0) return;
+            journal.add(
+              upgradeArrivals(
+                journal.texts,
+                this.reasons,
+                account,
+                status,
+                upgrade,
+                clock.wallMs(),
+                granted,
+              ),
+            );
           }),
       },
       last,
@@ -245,7 +246,6 @@ export class Collector {
     this.entered.upgrades.add(labels, pass.arrivals);
     this.entered.upgradeDevices.add(labels, pass.devices);
     this.entered.upgradesObserved.add(labels, pass.observedSeconds);
-    if (arrived) journal?.add(arrived);
     return state;
   }
 
@@ -277,6 +277,7 @@ export class Collector {
   ): Promise<CampaignApiState> {
     const { clock } = this.deps;
     const key = reportKey(account, api);
+    const { journal } = this.deps;
     let memory = this.campaignMemories.get(key);
     if (!memory) {
       this.campaignMemories.set(
@@ -302,6 +303,9 @@ export class Collector {
         monotonicMs: () => clock.monotonicMs(),
         onFailed: (stage, error) => this.deps.onFailed({ account, api, stage, error }),
         errorOf,
+        arrivalDetail:
+          journal &&
+          ((campaign, device) => (journal.take(1) === 1 ? { campaign, device } : undefined)),
       },
       last,
     );
@@ -311,9 +315,16 @@ export class Collector {
       this.entered.campaignDevices.add({ account, api, device_status }, count);
     }
     this.entered.campaignDevicesObserved.add({ account, api }, pass.observedSeconds);
-    const { journal } = this.deps;
     journal?.add(
-      campaignArrivals(journal.texts, this.reasons, account, api, pass.details, clock.wallMs()),
+      campaignArrivals(
+        journal.texts,
+        this.reasons,
+        account,
+        api,
+        pass.details,
+        pass.detailStatuses,
+        clock.wallMs(),
+      ),
     );
     return state;
   }

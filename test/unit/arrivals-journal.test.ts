@@ -186,29 +186,38 @@ describe('ArrivalJournal', () => {
     expect(ids(j.list(ANY, 10, first.next))).toEqual([]);
   });
 
-  it("holds no more than max-entries of one pass's arrivals, however many the pass counts", () => {
+  it('makes at most max-entries entries a collection, however many it counts; the rest are dropped at once', () => {
     const { j, drops } = journal({ maxEntries: 10 });
-    const buffer = j.buffer();
-    for (let i = 0; i < 1000; i++) buffer.push(kept(`d${i}`));
-    expect(buffer.items().length).toBe(10);
-    j.add(buffer);
-    // Passes of one collection side by side, each under the cap: the journal keeps the newest too.
-    for (let p = 0; p < 5; p++) j.add(Array.from({ length: 8 }, (_, i) => kept(`p${p}-${i}`)));
+    // last collection's entries
+    j.add(Array.from({ length: 4 }, (_, i) => kept(`old${i}`)));
     j.publish();
+    // a collection that counts 1,000 arrivals over several passes: only 10 may be made
+    let made = 0;
+    for (let p = 0; p < 5; p++) {
+      const granted = j.take(200);
+      made += granted;
+      j.add(Array.from({ length: granted }, (_, i) => kept(`p${p}-${i}`)));
+    }
+    expect(made).toBe(10);
+    expect(j.take(1)).toBe(0);
+    j.publish();
+    // the older collection's entries go first; of this one, the first read are kept
     expect(ids(j.list(ANY, 100))).toEqual([
-      'p4-7',
-      'p4-6',
-      'p4-5',
-      'p4-4',
-      'p4-3',
-      'p4-2',
-      'p4-1',
-      'p4-0',
-      'p3-7',
-      'p3-6',
+      'p0-9',
+      'p0-8',
+      'p0-7',
+      'p0-6',
+      'p0-5',
+      'p0-4',
+      'p0-3',
+      'p0-2',
+      'p0-1',
+      'p0-0',
     ]);
-    expect(j.dropped.max_entries).toBe(1000 + 40 - 10);
-    expect(drops.reduce((n, [, count]) => n + count, 0)).toBe(1030);
+    expect(j.dropped.max_entries).toBe(1001 - 10 + 4);
+    expect(drops.reduce((n, [, count]) => n + count, 0)).toBe(995);
+    // the next collection has room again
+    expect(j.take(3)).toBe(3);
   });
 
   it('drops what is older than the retention, at publish and when read', () => {
@@ -293,7 +302,7 @@ describe('entries from what a pass read', () => {
     ]);
   });
 
-  it('a campaign device counts under its status, "unknown" when it has none', () => {
+  it('a campaign device counts under the label the campaign memory counted it with', () => {
     const campaign: ListedCampaign = {
       id: 'c-1',
       name: 'Wave 2',
@@ -309,7 +318,9 @@ describe('entries from what a pass read', () => {
       [
         { campaign, device: { deviceId: 350000000000584, status: 'DeviceRejected' } },
         { campaign, device: { deviceId: 'x' } },
+        { campaign, device: { deviceId: 'y', status: 'SomethingNew' } },
       ],
+      ['DeviceRejected', 'unknown', 'other'],
       NOW,
     );
     expect(entries.map(toArrival)).toEqual([
@@ -324,6 +335,8 @@ describe('entries from what a pass read', () => {
         firmwareTo: '2.4.1',
       }),
       expect.objectContaining({ status: 'unknown', deviceStatus: null }),
+      // past the bound on unknown statuses the counter says "other"; the raw status stays in deviceStatus
+      expect.objectContaining({ status: 'other', deviceStatus: 'SomethingNew' }),
     ]);
   });
 

@@ -227,7 +227,8 @@ describe('CampaignMemory', () => {
       const devices = 'devices' in walk ? walk.devices : walk;
       const complete = !('complete' in walk);
       const w = memory.walk(id, at);
-      for (const [device, status] of devices) w.see(device, status, `${id}/${device}/${status}`);
+      for (const [device, status] of devices)
+        w.see(device, status, () => `${id}/${device}/${status}`);
       w.end(complete);
     }
     const result = memory.endPass(listingComplete, at + MINUTE);
@@ -663,7 +664,7 @@ describe('CampaignMemory', () => {
         for (let i = 0; i < 5; i++) {
           const device = `${id}-d${Math.floor(random() * 30)}`;
           const status = statuses[Math.floor(random() * statuses.length)];
-          w.see(device, status, `${device}:${status}:${p}`);
+          w.see(device, status, () => `${device}:${status}:${p}`);
         }
         const complete = random() > (p % 100 < 30 ? 0.9 : 0.2); // long runs of failing walks too
         if (!complete) held++;

@@ -441,7 +441,7 @@ export const SETTINGS = {
     env: 'ARRIVALS_MAX_ENTRIES',
     default: '100000',
     meaning:
-      'Arrivals (device entries, and upgrades without devices) kept at most; beyond it the oldest are dropped (thingspace_fota_arrivals_dropped_total{bound="max_entries"}). About 150 bytes each (docs/performance.md).',
+      'Arrivals (device entries, and upgrades without devices) kept at most; beyond it the oldest are dropped (thingspace_fota_arrivals_dropped_total{bound="max_entries"}), and one collection makes no more. About 150 bytes of heap each, some 500 of resident memory (docs/performance.md, figure 9).',
     parse: integer(1, 10_000_000),
   }),
   logLevel: spec({

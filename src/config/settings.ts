@@ -191,20 +191,9 @@ function telemetryPath(raw: string): string {
  */
 export function parseExternalUrl(raw: string): string {
   if (raw.trim() === '') return '';
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    // Not echoed, as for the base URL: an unparseable URL may still carry a password.
-    throw new Error('is not a valid URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new Error(`must be an http(s) URL, got "${url.protocol}"`);
-  }
-  if (url.username || url.password) throw new Error('must not carry credentials');
-  if (url.search || url.hash) throw new Error('must not have a query or fragment');
-  // Without a trailing slash, so that links are `${url}/arrivals`.
-  return url.href.replace(/\/+$/, '');
+  // The same rules as the base URL (http(s), no credentials, no query or fragment), without a trailing
+  // slash, so that links are `${url}/arrivals`.
+  return parseBaseUrl(raw).href.replace(/\/+$/, '');
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

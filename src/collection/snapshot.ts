@@ -7,7 +7,6 @@ import type { ReportState } from '../upgrades/collect.js';
 
 export type { CampaignApiState } from '../campaigns/collect.js';
 export type { ReportState } from '../upgrades/collect.js';
-export type { Outcome } from '../outcome.js';
 
 export interface Snapshot {
   readonly startedAtSeconds: number;

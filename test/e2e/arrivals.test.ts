@@ -14,6 +14,8 @@ import {
   SIMULATOR_ENV,
   startSimulatorProcess,
   type SimulatorProcess,
+  WALK_EVERY_CAMPAIGN,
+  campaignQueryFlags,
 } from '../support/simulator.js';
 import type { EnteredCampaignDevice } from '../../src/simulator/campaign-truth.js';
 import type { EnteredUpgrade } from '../../src/simulator/truth.js';
@@ -21,13 +23,8 @@ import type { EnteredUpgrade } from '../../src/simulator/truth.js';
 jest.setTimeout(180_000);
 afterEach(() => killAll());
 
-const QUERY = { maxLabelValues: 50, campaignLookback: '3650d', maxCampaigns: 100_000 };
-const EXPORTER_ARGS = [
-  '--collector.interval=1s',
-  `--collector.max-label-values=${QUERY.maxLabelValues}`,
-  `--collector.campaign-lookback=${QUERY.campaignLookback}`,
-  `--collector.max-campaigns=${QUERY.maxCampaigns}`,
-];
+const QUERY = WALK_EVERY_CAMPAIGN;
+const EXPORTER_ARGS = ['--collector.interval=1s', ...campaignQueryFlags(QUERY)];
 /** The campaign device statuses the campaign spike alert counts as failed. */
 const FAILED = ['UpgradeFailed', 'DeviceRejected'];
 

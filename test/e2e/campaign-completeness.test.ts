@@ -31,6 +31,9 @@ import {
   startSimulatorProcess,
   type SimulatorProcess,
   type SimulatorTruth,
+  WALK_EVERY_CAMPAIGN,
+  campaignQueryFlags,
+  type CampaignQuery,
 } from '../support/simulator.js';
 import { isFinalCampaignStatus } from '../../src/campaigns/statuses.js';
 
@@ -49,7 +52,7 @@ interface Collected {
 async function startExporter(
   sim: SimulatorProcess,
   accounts: string[],
-  query: { maxLabelValues: number; campaignLookback: string; maxCampaigns: number },
+  query: CampaignQuery,
 ): Promise<ExporterProcess> {
   return startExporterProcess(
     [
@@ -57,9 +60,7 @@ async function startExporter(
       `--thingspace.accounts=${accounts.join(',')}`,
       `--thingspace.apis=${APIS.join(',')}`,
       '--collector.interval=1s',
-      `--collector.max-label-values=${query.maxLabelValues}`,
-      `--collector.campaign-lookback=${query.campaignLookback}`,
-      `--collector.max-campaigns=${query.maxCampaigns}`,
+      ...campaignQueryFlags(query),
       '--collector.max-retries=0',
     ],
     SIMULATOR_ENV,
@@ -101,7 +102,7 @@ function devicesOf(truth: SimulatorTruth): number {
 
 describe('completeness per campaign', () => {
   test('one campaign looping for a day: the others count with observed time moving and memory flat; a moving one releases what it held back', async () => {
-    const query = { maxLabelValues: 50, campaignLookback: '3650d', maxCampaigns: 100_000 };
+    const query = WALK_EVERY_CAMPAIGN;
     const sim = await startSimulatorProcess([
       '--tick',
       '0',
@@ -255,7 +256,7 @@ describe('completeness per campaign', () => {
 
 describe('a campaign walked for the first time', () => {
   test('first listed while folded by --collector.max-campaigns 1, walked passes later: counts nothing', async () => {
-    const query = { maxLabelValues: 50, campaignLookback: '3650d', maxCampaigns: 1 };
+    const query = { ...WALK_EVERY_CAMPAIGN, maxCampaigns: 1 };
     // Seed 6 on the fixed default clock (start dates, date-only ones included, do not depend on the
     // time of day the test runs): the one initial v2 campaign starts after the next hour, so it stays
     // the one walked while the campaigns arriving at the first tick are folded.

@@ -25,7 +25,8 @@ import {
   truthSeries,
   type SimulatorProcess,
   type SimulatorTruth,
-  type TruthQuery,
+  campaignQueryFlags,
+  type CampaignQuery,
 } from '../support/simulator.js';
 import {
   CAMPAIGN_APIS,
@@ -41,24 +42,11 @@ const DAY_MS = 86_400_000;
 const KNOWN_STATUSES: ReadonlySet<string> = new Set(CAMPAIGN_STATUSES);
 const STAGES = ['listing', 'devices'] as const;
 
-type CampaignQuery = Required<
-  Pick<TruthQuery, 'maxLabelValues' | 'campaignLookback' | 'maxCampaigns'>
->;
-
 const DEFAULT_QUERY: CampaignQuery = {
   maxLabelValues: 50,
   campaignLookback: '7d',
   maxCampaigns: 100,
 };
-
-/** The exporter flags that say what the truth query says. */
-function exporterFlags(q: CampaignQuery): string[] {
-  return [
-    `--collector.max-label-values=${q.maxLabelValues}`,
-    `--collector.campaign-lookback=${q.campaignLookback}`,
-    `--collector.max-campaigns=${q.maxCampaigns}`,
-  ];
-}
 
 interface Fleet {
   sim: SimulatorProcess;
@@ -335,7 +323,11 @@ const EQUALITY_CASES: [string, EqualityCase][] = [
 describe('campaign series equal the truth', () => {
   test.each(EQUALITY_CASES)('%s', async (_name, c) => {
     const query = { ...DEFAULT_QUERY, ...c.query };
-    const { sim, exporter, accounts } = await startFleet(c.simArgs, exporterFlags(query), c.ticks);
+    const { sim, exporter, accounts } = await startFleet(
+      c.simArgs,
+      campaignQueryFlags(query),
+      c.ticks,
+    );
     const line = await waitForCollection(exporter, 1, 120_000);
     const samples = await scrape(exporter);
     const truth = await truthForWindow(sim, query, ...windowOf(line));
@@ -377,7 +369,7 @@ describe('fault isolation', () => {
     const { sim, exporter, accounts } = await startFleet(
       ['--seed', '2', '--start-time', 'now', '--campaign-device-page-size', '100'],
       [
-        ...exporterFlags(DEFAULT_QUERY),
+        ...campaignQueryFlags(DEFAULT_QUERY),
         '--collector.interval=1s',
         `--collector.max-stale=${maxStaleMs / 1000}s`,
         '--collector.max-retries=1',
@@ -473,7 +465,7 @@ describe('fault isolation', () => {
     const { sim, exporter, accounts } = await startFleet(
       ['--seed', '4', '--start-time', 'now', '--campaign-device-page-size', '100'],
       [
-        ...exporterFlags(DEFAULT_QUERY),
+        ...campaignQueryFlags(DEFAULT_QUERY),
         '--collector.interval=1s',
         `--collector.max-stale=${maxStaleMs / 1000}s`,
       ],
@@ -572,7 +564,7 @@ describe('fault isolation', () => {
   test('a malformed v1 report never changes a campaign series', async () => {
     const { sim, exporter, accounts } = await startFleet(
       ['--seed', '6', '--start-time', 'now'],
-      [...exporterFlags(DEFAULT_QUERY), '--collector.interval=1s'],
+      [...campaignQueryFlags(DEFAULT_QUERY), '--collector.interval=1s'],
     );
     await waitForCollection(exporter, 1, 60_000);
     await sim.setFaults({ malformedJsonStatus: 'Finished' });

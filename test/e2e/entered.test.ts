@@ -27,6 +27,8 @@ import {
   startSimulatorProcess,
   type SimulatorProcess,
   type SimulatorTruth,
+  WALK_EVERY_CAMPAIGN,
+  campaignQueryFlags,
 } from '../support/simulator.js';
 import { CAMPAIGN_APIS, CAMPAIGN_DEVICE_STATUSES } from '../../src/campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
@@ -34,13 +36,10 @@ import { UPGRADE_STATUSES } from '../../src/upgrades/statuses.js';
 jest.setTimeout(240_000);
 afterEach(() => killAll());
 
-/** Every campaign stays walked all along (the truth counts the campaigns walked now). */
-const QUERY = { maxLabelValues: 50, campaignLookback: '3650d', maxCampaigns: 100_000 };
+const QUERY = WALK_EVERY_CAMPAIGN;
 const EXPORTER_ARGS = [
   '--collector.interval=1s',
-  `--collector.max-label-values=${QUERY.maxLabelValues}`,
-  `--collector.campaign-lookback=${QUERY.campaignLookback}`,
-  `--collector.max-campaigns=${QUERY.maxCampaigns}`,
+  ...campaignQueryFlags(QUERY),
   // a gap fails every request: no backoff, so that failing collections stay short
   '--collector.max-retries=0',
 ];

@@ -29,6 +29,8 @@ import {
   enteredTruthSeries,
   startSimulatorProcess,
   type SimulatorProcess,
+  WALK_EVERY_CAMPAIGN,
+  campaignQueryFlags,
 } from '../support/simulator.js';
 import { ARRIVALS_SNAPSHOT_FILE } from '../../src/storage/arrivals-snapshot.js';
 
@@ -43,8 +45,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Every campaign stays walked all along (the truth counts the campaigns walked now). */
-const QUERY = { maxLabelValues: 50, campaignLookback: '3650d', maxCampaigns: 100_000 };
+const QUERY = WALK_EVERY_CAMPAIGN;
 const SIMULATOR_ARGS = [
   '--tick',
   '0',
@@ -80,9 +81,7 @@ function startExporter(sim: SimulatorProcess, accounts: readonly string[]) {
       `--thingspace.base-url=${sim.url}`,
       `--thingspace.accounts=${accounts.join(',')}`,
       '--collector.interval=1s',
-      `--collector.max-label-values=${QUERY.maxLabelValues}`,
-      `--collector.campaign-lookback=${QUERY.campaignLookback}`,
-      `--collector.max-campaigns=${QUERY.maxCampaigns}`,
+      ...campaignQueryFlags(QUERY),
       `--storage.path=${dir}`,
     ],
     SIMULATOR_ENV,

@@ -24,6 +24,27 @@ export interface TruthQuery {
   enteredDetails?: boolean;
 }
 
+/** The part of a truth query the exporter must be told the same (its campaign walk set and label cap). */
+export type CampaignQuery = Required<
+  Pick<TruthQuery, 'maxLabelValues' | 'campaignLookback' | 'maxCampaigns'>
+>;
+
+/** Every campaign stays walked all along (the truth counts the campaigns walked now). */
+export const WALK_EVERY_CAMPAIGN: CampaignQuery = {
+  maxLabelValues: 50,
+  campaignLookback: '3650d',
+  maxCampaigns: 100_000,
+};
+
+/** The exporter flags that say what the truth query says. */
+export function campaignQueryFlags(q: CampaignQuery): string[] {
+  return [
+    `--collector.max-label-values=${q.maxLabelValues}`,
+    `--collector.campaign-lookback=${q.campaignLookback}`,
+    `--collector.max-campaigns=${q.maxCampaigns}`,
+  ];
+}
+
 /** The whole truth: the v1 part the benchmark also reads, and the campaigns. */
 export interface SimulatorTruth extends Truth {
   maxLabelValues: number;

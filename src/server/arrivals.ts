@@ -225,37 +225,52 @@ function searchParams(req: Request): URLSearchParams {
   return new URLSearchParams(at < 0 ? '' : req.originalUrl.slice(at + 1));
 }
 
-/** GET /api/v1/arrivals. */
-export function arrivalsApi(journal: ArrivalJournal, now: () => number) {
+/**
+ * A route that reads the arrivals query: a query that does not parse is answered by `refuse` (a 400 naming
+ * the parameter), and lists nothing.
+ */
+function queryRoute(
+  journal: ArrivalJournal,
+  now: () => number,
+  refuse: (res: Response, error: BadParameter) => void,
+  serve: (res: Response, query: ArrivalsQuery) => void,
+) {
   return (req: Request, res: Response, next: NextFunction): void => {
     try {
       let query: ArrivalsQuery;
       try {
         query = parseArrivalsQuery(searchParams(req), now(), journal);
       } catch (error) {
-        if (error instanceof BadParameter) return badRequest(res, error);
+        if (error instanceof BadParameter) return refuse(res, error);
         throw error;
       }
-      const page = journal.list(query.filter, query.limit, query.before);
-      const next = page.next === null ? null : encodeCursor(page.next);
-      const arrivals = page.arrivals.map(toArrival);
-      res.set('Cache-Control', 'no-store');
-      if (query.format === 'csv') {
-        if (next !== null) {
-          const params = filterParams(query);
-          params.set('format', 'csv');
-          params.set('cursor', next);
-          res.set('Link', `<arrivals?${params.toString()}>; rel="next"`);
-        }
-        res.set('X-Arrivals-Dropped', String(journal.droppedTotal));
-        res.type('text/csv; charset=utf-8').send(renderCsv(arrivals));
-        return;
-      }
-      res.json({ arrivals, next, dropped: journal.droppedTotal });
+      serve(res, query);
     } catch (error) {
       next(error);
     }
   };
+}
+
+/** GET /api/v1/arrivals. */
+export function arrivalsApi(journal: ArrivalJournal, now: () => number) {
+  return queryRoute(journal, now, badRequest, (res, query) => {
+    const page = journal.list(query.filter, query.limit, query.before);
+    const next = page.next === null ? null : encodeCursor(page.next);
+    const arrivals = page.arrivals.map(toArrival);
+    res.set('Cache-Control', 'no-store');
+    if (query.format === 'csv') {
+      if (next !== null) {
+        const params = filterParams(query);
+        params.set('format', 'csv');
+        params.set('cursor', next);
+        res.set('Link', `<arrivals?${params.toString()}>; rel="next"`);
+      }
+      res.set('X-Arrivals-Dropped', String(journal.droppedTotal));
+      res.type('text/csv; charset=utf-8').send(renderCsv(arrivals));
+      return;
+    }
+    res.json({ arrivals, next, dropped: journal.droppedTotal });
+  });
 }
 
 const e = escapeHtml;
@@ -388,21 +403,18 @@ ${older}
 
 /** GET /arrivals. */
 export function arrivalsPage(journal: ArrivalJournal, now: () => number) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    try {
-      let query: ArrivalsQuery;
-      try {
-        query = parseArrivalsQuery(searchParams(req), now(), journal);
-      } catch (error) {
-        if (!(error instanceof BadParameter)) throw error;
-        res
-          .status(400)
-          .type('html')
-          .send(
-            `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bad request</title></head><body><h1>Bad request</h1><p>${e(error.message)}</p><p><a href="arrivals">Start again</a></p></body></html>\n`,
-          );
-        return;
-      }
+  return queryRoute(
+    journal,
+    now,
+    (res, error) => {
+      res
+        .status(400)
+        .type('html')
+        .send(
+          `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bad request</title></head><body><h1>Bad request</h1><p>${e(error.message)}</p><p><a href="arrivals">Start again</a></p></body></html>\n`,
+        );
+    },
+    (res, query) => {
       res.set({
         'Cache-Control': 'no-store',
         // Reasons are free text from ThingSpace: escaped, and no script may run here even so.
@@ -410,8 +422,6 @@ export function arrivalsPage(journal: ArrivalJournal, now: () => number) {
           "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
       });
       res.type('html').send(renderArrivalsPage(journal, query, journal.statuses()));
-    } catch (error) {
-      next(error);
-    }
-  };
+    },
+  );
 }

@@ -9,7 +9,7 @@ import type { CampaignApi } from '../campaigns/statuses.js';
 import type { ReasonLabels } from '../labels/normalise.js';
 import type { Upgrade } from '../upgrades/schema.js';
 import type { UpgradeStatus } from '../upgrades/statuses.js';
-import type { Kept, Origin, Texts } from './journal.js';
+import { keptText, type Kept, type Origin } from './journal.js';
 
 /** A campaign device as read by a walk: the payload a campaign memory hands back for each arrival. */
 export interface CampaignArrivalDetail {
@@ -22,7 +22,6 @@ export interface CampaignArrivalDetail {
  * without a device if none.
  */
 export function upgradeArrivals(
-  texts: Texts,
   reasons: ReasonLabels,
   account: string,
   status: UpgradeStatus,
@@ -31,16 +30,16 @@ export function upgradeArrivals(
   limit = Infinity,
 ): Kept[] {
   const origin: Origin = {
-    account: texts.of(account)!,
+    account: keptText(account)!,
     api: 'v1',
-    upgradeId: texts.of(upgrade.id),
+    upgradeId: keptText(upgrade.id),
     campaignId: null,
     campaignName: null,
     firmwareFrom: null,
-    firmwareTo: texts.of(upgrade.firmwareTo),
+    firmwareTo: keptText(upgrade.firmwareTo),
     firstSeenMs: nowMs,
   };
-  const entered = texts.of(status)!;
+  const entered = keptText(status)!;
   const devices = upgrade.deviceList ?? [];
   if (devices.length === 0) {
     return [
@@ -61,14 +60,14 @@ export function upgradeArrivals(
       origin,
       status: entered,
       // The schema does not check v1 device ids' type: a number is written out, anything else is none.
-      deviceId: texts.unique(
+      deviceId: keptText(
         typeof device.deviceId === 'string' || typeof device.deviceId === 'number'
           ? device.deviceId
           : null,
       ),
-      deviceStatus: texts.of(device.status),
-      resultReason: texts.of(device.resultReason),
-      reasonLabel: texts.of(reasons.of(device.resultReason)),
+      deviceStatus: keptText(device.status),
+      resultReason: keptText(device.resultReason),
+      reasonLabel: keptText(reasons.of(device.resultReason)),
     });
   }
   return kept;
@@ -76,7 +75,6 @@ export function upgradeArrivals(
 
 /** The entries of the campaign devices a pass counted, one Origin per campaign. */
 export function campaignArrivals(
-  texts: Texts,
   reasons: ReasonLabels,
   account: string,
   api: CampaignApi,
@@ -90,13 +88,13 @@ export function campaignArrivals(
     let origin = origins.get(campaign);
     if (!origin) {
       origin = {
-        account: texts.of(account)!,
+        account: keptText(account)!,
         api,
         upgradeId: null,
-        campaignId: texts.of(campaign.id),
-        campaignName: texts.of(campaign.name),
-        firmwareFrom: texts.of(campaign.firmwareFrom),
-        firmwareTo: texts.of(campaign.firmwareTo),
+        campaignId: keptText(campaign.id),
+        campaignName: keptText(campaign.name),
+        firmwareFrom: keptText(campaign.firmwareFrom),
+        firmwareTo: keptText(campaign.firmwareTo),
         firstSeenMs: nowMs,
       };
       origins.set(campaign, origin);
@@ -105,11 +103,11 @@ export function campaignArrivals(
       origin,
       // The label the campaign memory counted the device under ("unknown" for none, "other" past the bound
       // on unknown statuses), so that entries and the counter agree status for status.
-      status: texts.of(statuses[i]!)!,
-      deviceId: texts.unique(device.deviceId),
-      deviceStatus: texts.of(device.status),
-      resultReason: texts.of(device.resultReason),
-      reasonLabel: texts.of(reasons.of(device.resultReason)),
+      status: keptText(statuses[i]!)!,
+      deviceId: keptText(device.deviceId),
+      deviceStatus: keptText(device.status),
+      resultReason: keptText(device.resultReason),
+      reasonLabel: keptText(reasons.of(device.resultReason)),
     };
   });
 }

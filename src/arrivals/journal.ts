@@ -7,19 +7,17 @@
  *   ids listed equal the increase of thingspace_fota_upgrades_entered_total, and the entries with a device
  *   id that of the device counters.
  * - Bounded: entries older than the retention and the oldest beyond max-entries are dropped (counted).
- * - Small: the texts that repeat (accounts, statuses, reasons, firmware, campaign names, upgrade ids) are
- *   interned; free texts are cut to MAX_TEXT_LENGTH code points; the fields an upgrade's or a campaign's
- *   device entries share live once, in an Origin.
+ * - Small: entries live in typed-array columns outside the V8 heap, each repeated text once (columns.ts,
+ *   which says why and what an entry costs); free texts are cut to MAX_TEXT_LENGTH code points.
  *
  * Pure: the clock is injected, nothing here does I/O.
  */
 import type { Api } from '../campaigns/statuses.js';
 import { boundLength, UNKNOWN } from '../labels/bound.js';
+import { ArrivalColumns, type Row, type Selection, type TextField } from './columns.js';
 
 /** Longest raw text kept (a reason, a device id, a firmware or campaign name), in code points. */
 export const MAX_TEXT_LENGTH = 500;
-/** Interned texts remembered at once; past it the table starts again (entries keep their texts). */
-const MAX_INTERNED = 20_000;
 
 /** What the device entries of one upgrade (v1) or of one campaign walk (v2/v3) share. */
 export interface Origin {
@@ -80,7 +78,8 @@ export const ARRIVAL_FIELDS = [
   'firstSeen',
 ] as const satisfies readonly (keyof Arrival)[];
 
-export function toArrival(kept: Kept): Arrival {
+/** An entry as the columns keep it: the origin's fields flattened into it. */
+function toRow(kept: Kept): Row {
   const { origin } = kept;
   return {
     account: origin.account,
@@ -95,8 +94,17 @@ export function toArrival(kept: Kept): Arrival {
     reasonLabel: kept.reasonLabel,
     firmwareFrom: origin.firmwareFrom,
     firmwareTo: origin.firmwareTo,
-    firstSeen: new Date(origin.firstSeenMs).toISOString(),
+    firstSeenMs: origin.firstSeenMs,
   };
+}
+
+function arrivalOf(row: Row): Arrival {
+  const { firstSeenMs, ...fields } = row;
+  return { ...fields, firstSeen: new Date(firstSeenMs).toISOString() };
+}
+
+export function toArrival(kept: Kept): Arrival {
+  return arrivalOf(toRow(kept));
 }
 
 /** Cuts a text to `max` code points, never inside a surrogate pair. */
@@ -111,30 +119,16 @@ function cut(text: string, max: number): string {
   return text.slice(0, end);
 }
 
-/** One copy of each repeated text; bounded, because the texts are not. */
-export class Texts {
-  private readonly table = new Map<string, string>();
-
-  /** The interned, cut text; null for missing or empty. */
-  of(text: string | number | null | undefined): string | null {
-    if (text === undefined || text === null || text === '') return null;
-    const raw = typeof text === 'number' ? String(text) : text;
-    let kept = this.table.get(raw);
-    if (kept === undefined) {
-      // A sliced string keeps its parent alive; flattening it through a template keeps only the cut part.
-      kept = raw.length > MAX_TEXT_LENGTH ? `${cut(raw, MAX_TEXT_LENGTH)}` : raw;
-      if (this.table.size >= MAX_INTERNED) this.table.clear();
-      this.table.set(raw, kept);
-    }
-    return kept;
-  }
-
-  /** Device ids rarely repeat: cut and copied out of the page's JSON text, never interned. */
-  unique(text: string | number | null | undefined): string | null {
-    if (text === undefined || text === null || text === '') return null;
-    const raw = typeof text === 'number' ? String(text) : text;
-    return raw.length > MAX_TEXT_LENGTH ? `${cut(raw, MAX_TEXT_LENGTH)}` : raw;
-  }
+/**
+ * A text as an entry keeps it: cut to MAX_TEXT_LENGTH code points; null for missing or empty. Numbers
+ * (a v1 device id may be one) are written out. The columns (columns.ts) keep one copy of each text that
+ * repeats, so nothing is interned here.
+ */
+export function keptText(text: string | number | null | undefined): string | null {
+  if (text === undefined || text === null || text === '') return null;
+  const raw = typeof text === 'number' ? String(text) : text;
+  // A sliced string keeps its parent alive; flattening it through a template keeps only the cut part.
+  return raw.length > MAX_TEXT_LENGTH ? `${cut(raw, MAX_TEXT_LENGTH)}` : raw;
 }
 
 /** What to list; null: any. */
@@ -154,20 +148,20 @@ export function firmwareLabel(firmwareTo: string | null): string {
   return boundLength(firmwareTo ?? UNKNOWN);
 }
 
-function matches(kept: Kept, filter: ArrivalFilter): boolean {
-  const { origin } = kept;
-  if (origin.firstSeenMs < filter.sinceMs) return false;
-  if (filter.statuses !== null && !filter.statuses.has(kept.status)) return false;
-  if (filter.account !== null && origin.account !== filter.account) return false;
-  if (filter.api !== null && origin.api !== filter.api) return false;
-  if (
-    filter.firmwareTo !== null &&
-    origin.firmwareTo !== filter.firmwareTo &&
-    firmwareLabel(origin.firmwareTo) !== filter.firmwareTo
-  )
-    return false;
-  if (filter.reason !== null && kept.reasonLabel !== filter.reason) return false;
-  return true;
+/** The filter as the columns judge it: each text field's accepted texts. */
+function selection(filter: ArrivalFilter): Selection {
+  const fields: [TextField, (text: string | null) => boolean][] = [];
+  const { statuses, account, api, firmwareTo, reason } = filter;
+  if (statuses !== null) fields.push(['status', (text) => text !== null && statuses.has(text)]);
+  if (account !== null) fields.push(['account', (text) => text === account]);
+  if (api !== null) fields.push(['api', (text) => text === api]);
+  if (firmwareTo !== null)
+    fields.push([
+      'firmwareTo',
+      (text) => text === firmwareTo || firmwareLabel(text) === firmwareTo,
+    ]);
+  if (reason !== null) fields.push(['reasonLabel', (text) => text === reason]);
+  return { sinceMs: filter.sinceMs, fields };
 }
 
 export interface JournalOptions {
@@ -188,7 +182,7 @@ export interface Dropped {
 
 export interface Page {
   /** Newest first. */
-  readonly arrivals: readonly Kept[];
+  readonly arrivals: readonly Arrival[];
   /** Where the next page starts (a position), or null when this page holds the last match. */
   readonly next: number | null;
 }
@@ -201,16 +195,14 @@ export interface Groups {
 }
 
 export class ArrivalJournal {
-  readonly texts = new Texts();
-  /** Entries in the order they were published; the live ones are entries[head…]. */
-  private entries: Kept[] = [];
+  /** Every entry written; the kept ones are at positions [head, published), the pending ones after. */
+  private readonly columns = new ArrivalColumns();
   private head = 0;
-  /** Position of entries[0]: positions only grow, so a cursor stays valid while entries drop. */
-  private base = 0;
-  private pending: Kept[] = [];
+  private published = 0;
   /** Entries the collection under way may still make (see take()). */
   private room: number;
   private readonly statusesMet = new Set<string>();
+  private readonly statusesPending = new Set<string>();
   readonly dropped: Dropped = { retention: 0, max_entries: 0 };
 
   constructor(private readonly options: JournalOptions) {
@@ -219,7 +211,12 @@ export class ArrivalJournal {
 
   /** Entries kept now. */
   get size(): number {
-    return this.entries.length - this.head;
+    return this.published - this.head;
+  }
+
+  /** Bytes the entries hold outside the V8 heap, and distinct texts they share (for the benchmark). */
+  get footprint(): { bytes: number; texts: number } {
+    return { bytes: this.columns.bytes, texts: this.columns.texts };
   }
 
   get droppedTotal(): number {
@@ -252,7 +249,10 @@ export class ArrivalJournal {
 
   /** Entries of arrivals counted by a pass (granted by take()); visible at the next publish(), with the counters. */
   add(kept: readonly Kept[]): void {
-    for (const k of kept) this.pending.push(k);
+    for (const k of kept) {
+      this.columns.append(toRow(k));
+      this.statusesPending.add(k.status);
+    }
   }
 
   private drop(bound: keyof Dropped, count: number): void {
@@ -262,11 +262,9 @@ export class ArrivalJournal {
 
   /** Makes the arrivals added since the last publish visible, then applies the bounds. */
   publish(): void {
-    for (const k of this.pending) {
-      this.entries.push(k);
-      this.statusesMet.add(k.status);
-    }
-    this.pending = [];
+    this.published = this.columns.written;
+    for (const status of this.statusesPending) this.statusesMet.add(status);
+    this.statusesPending.clear();
     this.room = this.options.maxEntries;
     this.prune();
   }
@@ -281,34 +279,22 @@ export class ArrivalJournal {
     // Publish order is nearly first-seen order (passes run side by side): stop at the first young entry.
     const cutoff = this.options.now() - this.options.retentionMs;
     let aged = 0;
-    while (
-      this.head < this.entries.length &&
-      this.entries[this.head]!.origin.firstSeenMs < cutoff
-    ) {
+    while (this.head < this.published && this.columns.firstSeenMs(this.head) < cutoff) {
       this.head++;
       aged++;
     }
     if (aged > 0) this.drop('retention', aged);
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.base += this.head;
-      this.head = 0;
-    }
+    this.columns.releaseBefore(this.head);
   }
 
   /** A page of matches, newest first, starting before position `before` (a previous page's `next`). */
   list(filter: ArrivalFilter, limit: number, before: number | null = null): Page {
     this.prune();
-    const out: Kept[] = [];
-    const start =
-      before === null
-        ? this.entries.length - 1
-        : Math.min(this.entries.length, before - this.base) - 1;
-    for (let i = start; i >= this.head; i--) {
-      const kept = this.entries[i]!;
-      if (!matches(kept, filter)) continue;
-      if (out.length === limit) return { arrivals: out, next: this.base + i + 1 };
-      out.push(kept);
+    const out: Arrival[] = [];
+    const end = before === null ? this.published : Math.min(this.published, before);
+    for (const position of this.columns.select(selection(filter), this.head, end)) {
+      if (out.length === limit) return { arrivals: out, next: position + 1 };
+      out.push(arrivalOf(this.columns.row(position)));
     }
     return { arrivals: out, next: null };
   }
@@ -316,19 +302,14 @@ export class ArrivalJournal {
   /** Counts of every match by account, target firmware and reason: the shape of a failure at a glance. */
   groups(filter: ArrivalFilter): Groups {
     this.prune();
-    const accounts = new Map<string, number>();
-    const firmware = new Map<string, number>();
-    const reasons = new Map<string, number>();
-    const add = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
-    let total = 0;
-    for (let i = this.head; i < this.entries.length; i++) {
-      const kept = this.entries[i]!;
-      if (!matches(kept, filter)) continue;
-      total++;
-      add(accounts, kept.origin.account);
-      add(firmware, firmwareLabel(kept.origin.firmwareTo));
-      add(reasons, kept.reasonLabel ?? '(no devices)');
-    }
-    return { total, accounts, firmware, reasons };
+    const {
+      total,
+      counts: [accounts, firmware, reasons],
+    } = this.columns.countBy(selection(filter), this.head, this.published, [
+      (text) => text('account')!,
+      (text) => firmwareLabel(text('firmwareTo')),
+      (text) => text('reasonLabel') ?? '(no devices)',
+    ]);
+    return { total, accounts: accounts!, firmware: firmware!, reasons: reasons! };
   }
 }

@@ -228,7 +228,6 @@ export class Collector {
             if (granted === 0) return;
             journal.add(
               upgradeArrivals(
-                journal.texts,
                 this.reasons,
                 account,
                 status,
@@ -317,7 +316,6 @@ export class Collector {
     this.entered.campaignDevicesObserved.add({ account, api }, pass.observedSeconds);
     journal?.add(
       campaignArrivals(
-        journal.texts,
         this.reasons,
         account,
         api,

@@ -6,11 +6,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import {
   ARRIVAL_FIELDS,
-  toArrival,
   type Arrival,
   type ArrivalFilter,
   type ArrivalJournal,
-  type Kept,
 } from '../arrivals/journal.js';
 import { APIS, CAMPAIGN_DEVICE_STATUSES, type Api } from '../campaigns/statuses.js';
 import { UPGRADE_STATUSES } from '../upgrades/statuses.js';
@@ -256,7 +254,7 @@ export function arrivalsApi(journal: ArrivalJournal, now: () => number) {
   return queryRoute(journal, now, badRequest, (res, query) => {
     const page = journal.list(query.filter, query.limit, query.before);
     const next = page.next === null ? null : encodeCursor(page.next);
-    const arrivals = page.arrivals.map(toArrival);
+    const { arrivals } = page;
     res.set('Cache-Control', 'no-store');
     if (query.format === 'csv') {
       if (next !== null) {
@@ -302,8 +300,7 @@ function cell(value: string | null): string {
   return value === null ? '<td class="none">–</td>' : `<td>${e(value)}</td>`;
 }
 
-function row(kept: Kept): string {
-  const a = toArrival(kept);
+function row(a: Arrival): string {
   return (
     `<tr>${cell(a.firstSeen)}${cell(a.account)}${cell(a.api)}${cell(a.status)}` +
     `${cell(a.upgradeId)}${cell(a.campaignId)}${cell(a.campaignName)}${cell(a.deviceId)}` +

@@ -106,6 +106,13 @@ export interface ArrivalsLink {
 /** The dashboard variable holding the exporter's --web.external-url (thingspace_fota_exporter_external_url_info). */
 export const EXPORTER_URL_VARIABLE = 'exporter_url';
 
+/**
+ * The links' host while --web.external-url is unset: the alerts' placeholder (their arrivals_url, in
+ * prometheus/rules/), a reserved name that never resolves, so the link says what to set rather than
+ * pointing at Grafana's own host. A test holds the two equal.
+ */
+export const EXPORTER_URL_PLACEHOLDER = 'http://web-external-url-not-set.invalid';
+
 export function arrivalsUrl(query: string): string {
   return `\${${EXPORTER_URL_VARIABLE}}/arrivals?${query}&since=\${__from:date:seconds}`;
 }

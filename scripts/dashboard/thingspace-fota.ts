@@ -12,6 +12,7 @@ import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import {
   DATASOURCE,
+  EXPORTER_URL_PLACEHOLDER,
   EXPORTER_URL_VARIABLE,
   RUNBOOK_BASE_VARIABLE,
   layout,
@@ -36,6 +37,12 @@ export const RUNBOOK_BASE_URL_PLACEHOLDER = 'https://runbook-base-url.invalid';
 export const SECTIONS: Section[] = [overview, failedUpgrades, backlog, devices, campaigns, health];
 
 const SCOPE = 'job=~"$job", instance=~"$instance"';
+
+/** The exporter's external URL as a series: its info series, or one carrying the placeholder. */
+function exporterUrlExpr(): string {
+  const info = `thingspace_fota_exporter_external_url_info{${SCOPE}, external_url!=""}`;
+  return `${info} or (label_replace(vector(1), "external_url", "${EXPORTER_URL_PLACEHOLDER}", "", "") unless on() ${info})`;
+}
 
 function queryVariable(name: string, label: string, query: string): dashboard.QueryVariableBuilder {
   return new dashboard.QueryVariableBuilder(name)
@@ -74,16 +81,17 @@ const variables: cog.Builder<dashboard.VariableModel>[] = [
     'Campaign API',
     `label_values(thingspace_fota_campaign_collection_success{${SCOPE}, account=~"$account"}, api)`,
   ),
-  // The exporter's --web.external-url, for the links to its /arrivals page; empty while unset.
+  // The exporter's --web.external-url, for the links to its /arrivals page; the alerts' placeholder while
+  // unset. label_values() cannot fall back, so the query is PromQL read through query_result() and the
+  // regex takes the URL out of the series' labels.
   new dashboard.QueryVariableBuilder(EXPORTER_URL_VARIABLE)
     .label('Exporter URL')
     .description(
-      "The exporter's --web.external-url (thingspace_fota_exporter_external_url_info): the spike panels link to its /arrivals page. Unset, the links have no host.",
+      `The exporter's --web.external-url (thingspace_fota_exporter_external_url_info): the spike panels link to its /arrivals page. Unset, the links carry the placeholder host ${new URL(EXPORTER_URL_PLACEHOLDER).host}, as the alerts' arrivals_url does.`,
     )
     .datasource(DATASOURCE)
-    .query(
-      `label_values(thingspace_fota_exporter_external_url_info{${SCOPE}, external_url!=""}, external_url)`,
-    )
+    .query(`query_result(${exporterUrlExpr()})`)
+    .regex('/external_url="([^"]+)"/')
     .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
     .hide(dashboard.VariableHide.HideVariable),
   new dashboard.ConstantVariableBuilder(RUNBOOK_BASE_VARIABLE)

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { METRIC_DEFINITIONS } from '../../src/metrics/definitions.js';
+import { EXPORTER_URL_PLACEHOLDER } from '../../scripts/dashboard/panels.js';
 import {
   ROOT,
   alertingRules,
@@ -28,6 +29,7 @@ import {
 } from './model.js';
 import {
   labelValuesSelector,
+  variableExpr,
   metricNames,
   selectorNames,
   selectors,
@@ -137,8 +139,7 @@ describe('variables', () => {
 
   it('query only known series', () => {
     for (const variable of list.filter((v) => v.type === 'query')) {
-      const { selector } = labelValuesSelector(variableQuery(variable));
-      for (const name of selectors(selector).flatMap(selectorNames)) {
+      for (const name of selectors(variableExpr(variableQuery(variable))).flatMap(selectorNames)) {
         expect({ variable: variable.name, name, known: known.has(name) }).toEqual({
           variable: variable.name,
           name,
@@ -436,6 +437,15 @@ describe('links to the /arrivals page', () => {
     const variable = (dashboard.templating?.list ?? []).find((v) => v.name === 'exporter_url');
     expect(variable).toMatchObject({ type: 'query', hide: 2 });
     expect(variableQuery(variable!)).toContain('thingspace_fota_exporter_external_url_info');
+  });
+
+  it("falls back to the alerts' placeholder host, the same in the dashboard and in the rules", () => {
+    const variable = (dashboard.templating?.list ?? []).find((v) => v.name === 'exporter_url');
+    expect(variableQuery(variable!)).toContain(`"${EXPORTER_URL_PLACEHOLDER}"`);
+    const rules = readFileSync(join(ROOT, 'prometheus/rules/thingspace-fota.rules.yml'), 'utf8');
+    const bases = [...rules.matchAll(/\$base := "([^"]+)"/g)].map((m) => m[1]);
+    expect(bases.length).toBeGreaterThan(0);
+    expect(new Set(bases)).toEqual(new Set([EXPORTER_URL_PLACEHOLDER]));
   });
 });
 

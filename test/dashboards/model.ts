@@ -52,6 +52,7 @@ export interface VariableJson {
   label?: string;
   type?: string;
   query?: string | { query?: string };
+  regex?: string;
   hide?: number;
   datasource?: DatasourceRef;
   multi?: boolean;

@@ -1,4 +1,4 @@
-import { labelValuesSelector, metricNames, selectors } from './promql.js';
+import { labelValuesSelector, metricNames, selectors, variableExpr } from './promql.js';
 
 describe('selectors', () => {
   it('finds names, matchers, ranges and the enclosing calls', () => {
@@ -61,5 +61,15 @@ describe('labelValuesSelector', () => {
       label: 'account',
     });
     expect(() => labelValuesSelector('query_result(m)')).toThrow();
+  });
+});
+
+describe('variableExpr', () => {
+  it('reads the PromQL of a label_values() and of a query_result() variable query', () => {
+    expect(variableExpr('label_values(m{job=~"$job"}, account)')).toBe('m{job=~"$job"}');
+    expect(variableExpr('query_result(m{a="b"} or (vector(1) unless on() m))')).toBe(
+      'm{a="b"} or (vector(1) unless on() m)',
+    );
+    expect(() => variableExpr('m')).toThrow();
   });
 });

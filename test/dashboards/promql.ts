@@ -233,6 +233,15 @@ export function labelValuesSelector(query: string): { selector: string; label: s
   return { selector: match[1].trim(), label: match[2] };
 }
 
+/**
+ * The PromQL a Grafana variable query reads: the selector of `label_values(selector, label)`, or the
+ * expression of `query_result(expr)`.
+ */
+export function variableExpr(query: string): string {
+  const result = /^query_result\((.*)\)$/s.exec(query.trim());
+  return result?.[1] ? result[1].trim() : labelValuesSelector(query).selector;
+}
+
 const METRIC_NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 
 /**

@@ -15,7 +15,10 @@ import {
   loadDashboard,
   panelQueries,
   substitute,
+  variableQuery,
 } from './model.js';
+import { variableExpr } from './promql.js';
+import { EXPORTER_URL_PLACEHOLDER } from '../../scripts/dashboard/panels.js';
 
 const dashboard = loadDashboard();
 const SCOPE = 'job="thingspace-fota", instance="exporter:9775"';
@@ -304,5 +307,45 @@ describe('Campaign collection errors', () => {
         },
       ]),
     ).toBe('');
+  });
+});
+
+describe('the exporter URL variable, the host of the links to /arrivals', () => {
+  const variable = (dashboard.templating?.list ?? []).find((v) => v.name === 'exporter_url');
+  const expr = substitute(variableExpr(variableQuery(variable!)));
+  const regex = /external_url="([^"]+)"/;
+  const info = `thingspace_fota_exporter_external_url_info{${SCOPE}, external_url="https://fota.example.com/exporter"}`;
+
+  it("reads the exporter's --web.external-url, and the alerts' placeholder only while it is unset", () => {
+    expect(
+      evaluate({ [info]: '1x10' }, [
+        {
+          expr,
+          eval_time: '5m',
+          exp_samples: [
+            {
+              labels: `thingspace_fota_exporter_external_url_info{${SCOPE}, external_url="https://fota.example.com/exporter"}`,
+              value: 1,
+            },
+          ],
+        },
+      ]),
+    ).toBe('');
+    expect(
+      evaluate({ 'up{job="thingspace-fota", instance="exporter:9775"}': '1x10' }, [
+        {
+          expr,
+          eval_time: '5m',
+          exp_samples: [{ labels: `{external_url="${EXPORTER_URL_PLACEHOLDER}"}`, value: 1 }],
+        },
+      ]),
+    ).toBe('');
+  });
+
+  it("takes the URL out of the series' labels with the variable's regex", () => {
+    expect(variable?.regex).toBe(`/${regex.source}/`);
+    expect(regex.exec(`{external_url="${EXPORTER_URL_PLACEHOLDER}"} 1 1700000000000`)?.[1]).toBe(
+      EXPORTER_URL_PLACEHOLDER,
+    );
   });
 });

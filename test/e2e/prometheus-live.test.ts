@@ -66,7 +66,7 @@ import {
   substitute,
   variableQuery,
 } from '../dashboards/model.js';
-import { labelValuesSelector, selectors } from '../dashboards/promql.js';
+import { labelValuesSelector, selectors, variableExpr } from '../dashboards/promql.js';
 import { assertServicesRunning, sleep, stopServices, waitFor } from '../support/services.js';
 import {
   parsePromDuration,
@@ -445,7 +445,14 @@ describe('live: simulator → exporter → Prometheus with the shipped rules', (
     const running = live();
     if (!running) return;
     for (const variable of (dashboard.templating?.list ?? []).filter((v) => v.type === 'query')) {
-      const { selector, label } = labelValuesSelector(variableQuery(variable));
+      const query = variableQuery(variable);
+      if (query.startsWith('query_result(')) {
+        // The exporter URL: this exporter's --web.external-url, not the placeholder.
+        const samples = await running.prometheus.result(substitute(variableExpr(query)));
+        expect(samples.map((s) => s.metric.external_url)).toEqual([`http://${running.instance}`]);
+        continue;
+      }
+      const { selector, label } = labelValuesSelector(query);
       const params = new URLSearchParams({ 'match[]': substitute(selector) });
       const response = await running.prometheus.api<string[]>(
         `/api/v1/label/${label}/values?${params.toString()}`,

@@ -1,7 +1,7 @@
 /**
  * The exporter's HTTP surface as an attacker or a broken client sees it, over raw sockets so that nothing
  * normalises the request on the way: only GET and HEAD are served (others 405), and whatever arrives —
- * malformed URLs and `%` sequences, path traversal, huge headers, garbage, smuggling attempts — no answer
+ * malformed URLs and `%` sequences, hostile arrivals queries, path traversal, huge headers, garbage, smuggling attempts — no answer
  * carries a stack trace or any internal detail, no answer is a 5xx, and the process keeps serving.
  * (TLS and basic auth are test/integration/web-config.test.ts.)
  */
@@ -85,14 +85,25 @@ function expectNoDetail(answer: RawAnswer): void {
   expect(answer.status).not.toBeGreaterThanOrEqual(500);
   expect(answer.head).not.toMatch(/x-powered-by|^etag:/im);
   expect(answer.head).not.toMatch(INTERNALS);
-  const served =
-    answer.body.startsWith('<!doctype html>') || answer.body.startsWith('# HELP thingspace_fota');
+  const page = answer.body.startsWith('<!doctype html>');
+  // The arrivals API: a list (JSON or CSV), or a 400 naming the parameter.
+  const listed = /^\{"(?:arrivals|error)":|^account,api,status,/.test(answer.body);
+  const served = page || listed || answer.body.startsWith('# HELP thingspace_fota');
   if (!served) expect(EXPECTED_BODIES).toContain(answer.body);
-  else if (answer.body.startsWith('<!doctype html>')) expect(answer.body).not.toMatch(INTERNALS);
+  else if (page || listed) expect(answer.body).not.toMatch(INTERNALS);
 }
 
 describe('only GET and HEAD', () => {
-  const paths = ['/metrics', '/', '/-/healthy', '/-/ready', '/no-such-page'];
+  const paths = [
+    '/metrics',
+    '/',
+    '/-/healthy',
+    '/-/ready',
+    '/arrivals',
+    '/api/v1/arrivals',
+    '/api/v1/arrivals?format=csv',
+    '/no-such-page',
+  ];
 
   test.each(paths)('GET and HEAD %s are served; HEAD has no body', async (path) => {
     const got = await get(path);
@@ -184,6 +195,29 @@ describe('malformed URLs and % sequences', () => {
     '*',
     'http://evil.example/metrics',
     'metrics',
+  ])('%s', async (target) => {
+    const answer = await get(target);
+    expect(answer.status).not.toBe(0);
+    expectNoDetail(answer);
+  });
+
+  // The arrivals routes read a query: what does not parse is a 400 naming the parameter, never a 5xx.
+  test.each([
+    '/api/v1/arrivals?since=%',
+    '/api/v1/arrivals?since=99999999999999999999999',
+    '/api/v1/arrivals?since=-1e400',
+    '/api/v1/arrivals?limit=1e400',
+    '/api/v1/arrivals?limit=0x10',
+    '/api/v1/arrivals?cursor=%ff%fe',
+    '/api/v1/arrivals?cursor=../../etc/passwd',
+    '/api/v1/arrivals?status[]=x&status[__proto__]=1',
+    '/api/v1/arrivals?__proto__[status]=1&constructor[prototype][x]=1',
+    `/api/v1/arrivals?${'status=UpgradeFailed&'.repeat(500)}`,
+    '/api/v1/arrivals?format=xml',
+    '/api/v1/arrivals/',
+    '/arrivals?status=%3Cscript%3E',
+    '/arrivals?account=%00&reason=%ED%A0%80',
+    '/arrivals?since=2026-13-45T99:99:99Z',
   ])('%s', async (target) => {
     const answer = await get(target);
     expect(answer.status).not.toBe(0);

@@ -6,7 +6,8 @@
  * - Bytes per kept entry: the exporter's own ArrivalJournal (dist/) filled past its cap with entries made
  *   by its own code from realistic upgrades (the simulator's firmware and failure reasons, templated ones
  *   included, 15-digit device ids, 25 devices an upgrade), in a child process run with --expose-gc: the
- *   heap after a full collection, minus the heap before, divided by the entries kept.
+ *   heap and the array buffers (the columns live outside the heap) after a full collection, minus the
+ *   same before, divided by the entries kept.
  * - Peak RSS with the cap full: a fresh exporter over the profile's simulator; after its learning pass,
  *   arrivals are made (v1: the failure-spike scenario with 120,000 new failed devices; campaigns: the
  *   simulator's clock moved a tick at a time, devices moving status) until the journal drops entries, then
@@ -26,7 +27,7 @@ const MAX_STEPS = 12;
  * Heap bytes per kept entry of a full journal, measured in a child process (it needs --expose-gc).
  * @param {string} root
  * @param {number} entries the cap
- * @returns {{ bytesPerEntry: number, kept: number, heapBytes: number }}
+ * @returns {{ bytesPerEntry: number, kept: number, heapBytes: number, offHeapBytes: number }}
  */
 export function journalBytesPerEntry(root, entries = MAX_ENTRIES) {
   const out = execFileSync(

@@ -253,6 +253,21 @@ export class ArrivalJournal {
       this.columns.append(toRow(k));
       this.statusesPending.add(k.status);
     }
+    this.makeRoom();
+  }
+
+  /**
+   * Entries written beyond max-entries push the oldest kept ones out now rather than at publish(), where
+   * they would go anyway: otherwise a collection that brings a full cap holds twice the cap until it ends.
+   * Meanwhile the list shows fewer of the old entries, never any of the new.
+   */
+  private makeRoom(): void {
+    const excess = this.columns.written - this.head - this.options.maxEntries;
+    const out = Math.min(excess, this.size);
+    if (out <= 0) return;
+    this.head += out;
+    this.drop('max_entries', out);
+    this.columns.releaseBefore(this.head);
   }
 
   private drop(bound: keyof Dropped, count: number): void {

@@ -5,6 +5,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CHUNK } from '../../src/arrivals/columns.js';
 import { campaignArrivals, upgradeArrivals } from '../../src/arrivals/details.js';
 import {
   ArrivalJournal,
@@ -224,6 +225,50 @@ describe('ArrivalJournal', () => {
     expect(drops.reduce((n, [, count]) => n + count, 0)).toBe(995);
     // the next collection has room again
     expect(j.take(3)).toBe(3);
+  });
+
+  it('a collection bringing new entries pushes the oldest out as it writes, never showing the new early', () => {
+    const { j } = journal({ maxEntries: 10 });
+    j.add(Array.from({ length: 10 }, (_, i) => kept(`old${i}`)));
+    j.publish();
+    j.add(Array.from({ length: 4 }, (_, i) => kept(`new${i}`)));
+    expect(ids(j.list(ANY, 100))).toEqual(['old9', 'old8', 'old7', 'old6', 'old5', 'old4']);
+    expect(j.dropped.max_entries).toBe(4);
+    j.publish();
+    expect(ids(j.list(ANY, 100))).toEqual([
+      'new3',
+      'new2',
+      'new1',
+      'new0',
+      'old9',
+      'old8',
+      'old7',
+      'old6',
+      'old5',
+      'old4',
+    ]);
+    expect(j.dropped.max_entries).toBe(4);
+  });
+
+  it('holds about one cap of entries, not two, while a collection brings a full cap', () => {
+    const cap = 4 * CHUNK;
+    const { j } = journal({ maxEntries: cap });
+    const fill = (prefix: string) => {
+      const granted = j.take(cap);
+      for (let i = 0; i < granted; i += 100)
+        j.add(
+          Array.from({ length: Math.min(100, granted - i) }, (_, k) => kept(`${prefix}${i + k}`)),
+        );
+    };
+    fill('a');
+    j.publish();
+    const full = j.footprint.bytes;
+    fill('b');
+    // Without pushing out as it writes, the columns would hold both caps until publish: twice `full`.
+    expect(j.footprint.bytes).toBeLessThanOrEqual(full * 1.3);
+    j.publish();
+    expect(j.size).toBe(cap);
+    expect(j.dropped.max_entries).toBe(cap);
   });
 
   it('drops what is older than the retention, at publish and when read', () => {

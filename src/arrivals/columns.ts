@@ -5,13 +5,16 @@
  * Why not one object per entry: 100,000 entry objects with their device-id strings held about 147 B of
  * live heap each, and V8's old generation grows with headroom on top, so a full journal cost about 500 B
  * of resident memory per entry (54 MiB at the default cap, past the 200 MiB target). Here an entry is
- * 40 B of columns plus its device id's bytes, allocated exactly, and the texts that repeat live once.
+ * 44 B of columns plus the bytes of its device id (and of a reason its chunk has not met yet), allocated
+ * exactly, and the texts that repeat live once.
  *
- * - Texts that repeat (account, status, reason, firmware, campaign) are numbered in a TextTable shared
+ * - Texts that repeat (account, status, reason label, firmware, campaign) are numbered in a TextTable shared
  *   by all chunks; a chunk numbers the texts it uses again, locally, so that its columns are 16-bit
  *   (a chunk has at most 1 + TEXT_FIELDS × CHUNK distinct texts, under 65,536).
- * - Device and upgrade ids, nearly all distinct, are UTF-8 bytes in the chunk's own buffer; an upgrade's
- *   device entries, written one after another, share its id's bytes.
+ * - Device ids, upgrade ids and raw reasons are UTF-8 bytes in the chunk's own buffer: they are often
+ *   distinct (a reason may carry a time or a device number), and a distinct text in the shared table would
+ *   cost a string and a map entry on the heap, 100 bytes and more. An upgrade's device entries, written one
+ *   after another, share its id's bytes; a reason met again in the same chunk shares the first one's.
  * - A text lives while a chunk that uses it lives: the table counts chunks, not entries, so dropping an
  *   entry costs nothing and freeing a chunk releases its texts.
  *
@@ -30,7 +33,6 @@ export const TEXT_FIELDS = [
   'campaignId',
   'campaignName',
   'deviceStatus',
-  'resultReason',
   'reasonLabel',
   'firmwareFrom',
   'firmwareTo',
@@ -112,11 +114,13 @@ class Chunk {
   readonly firstSeen = new Float64Array(CHUNK);
   /** Local text numbers, FIELDS per entry. */
   readonly fields = new Uint16Array(CHUNK * FIELDS);
-  /** Start and length in `bytes` of the device id and the upgrade id; length 0 is none. */
+  /** Start and length in `bytes` of the device id, the upgrade id and the raw reason; length 0 is none. */
   readonly deviceAt = new Uint32Array(CHUNK);
   readonly deviceLength = new Uint16Array(CHUNK);
   readonly upgradeAt = new Uint32Array(CHUNK);
   readonly upgradeLength = new Uint16Array(CHUNK);
+  readonly reasonAt = new Uint32Array(CHUNK);
+  readonly reasonLength = new Uint16Array(CHUNK);
   bytes: Buffer = Buffer.allocUnsafeSlow(CHUNK * 16);
   used = 0;
   /** Local text number → the table's; local 0 is no text. */
@@ -124,6 +128,8 @@ class Chunk {
   distinct = 1;
   /** Text → local number, while the chunk is written; dropped once it is full. */
   private locals: Map<string, number> | null = new Map();
+  /** Reason → the entry that first wrote its bytes, while the chunk is written. */
+  private reasons: Map<string, number> | null = new Map();
   private lastUpgrade: string | null = null;
 
   constructor(private readonly table: TextTable) {}
@@ -177,12 +183,23 @@ class Chunk {
       }
     }
     this.lastUpgrade = row.upgradeId;
+    if (row.resultReason !== null) {
+      const first = this.reasons!.get(row.resultReason);
+      if (first === undefined) {
+        [this.reasonAt[i], this.reasonLength[i]] = this.write(row.resultReason);
+        this.reasons!.set(row.resultReason, i);
+      } else {
+        this.reasonAt[i] = this.reasonAt[first]!;
+        this.reasonLength[i] = this.reasonLength[first]!;
+      }
+    }
     if (this.full) this.seal();
   }
 
   /** Full: no more writes, so the lookup goes and the buffers shrink to what they hold. */
   private seal(): void {
     this.locals = null;
+    this.reasons = null;
     this.lastUpgrade = null;
     const bytes = Buffer.allocUnsafeSlow(this.used);
     this.bytes.copy(bytes, 0, 0, this.used);
@@ -199,6 +216,7 @@ class Chunk {
     return this.table.text(this.globals[this.fields[i * FIELDS + COLUMN[field]]!]!);
   }
 
+  /** An id or a reason kept as bytes. */
   private id(at: number, length: number): string | null {
     return length === 0 ? null : this.bytes.toString('utf8', at, at + length);
   }
@@ -216,7 +234,7 @@ class Chunk {
       campaignName: text('campaignName'),
       deviceId: this.id(this.deviceAt[i]!, this.deviceLength[i]!),
       deviceStatus: text('deviceStatus'),
-      resultReason: text('resultReason'),
+      resultReason: this.id(this.reasonAt[i]!, this.reasonLength[i]!),
       reasonLabel: text('reasonLabel'),
       firmwareFrom: text('firmwareFrom'),
       firmwareTo: text('firmwareTo'),
@@ -250,6 +268,8 @@ class Chunk {
       this.deviceLength.byteLength +
       this.upgradeAt.byteLength +
       this.upgradeLength.byteLength +
+      this.reasonAt.byteLength +
+      this.reasonLength.byteLength +
       this.bytes.length +
       this.globals.byteLength
     );

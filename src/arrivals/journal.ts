@@ -45,22 +45,10 @@ export interface Kept {
   readonly reasonLabel: string | null;
 }
 
-/** The public shape of an arrival (the API's JSON and CSV). */
-export interface Arrival {
-  readonly account: string;
-  readonly api: Api;
-  readonly status: string;
-  readonly upgradeId: string | null;
-  readonly campaignId: string | null;
-  readonly campaignName: string | null;
-  readonly deviceId: string | null;
-  readonly deviceStatus: string | null;
-  readonly resultReason: string | null;
-  readonly reasonLabel: string | null;
-  readonly firmwareFrom: string | null;
-  readonly firmwareTo: string | null;
+/** The public shape of an arrival (the API's JSON and CSV): an entry as kept, its time in RFC 3339. */
+export type Arrival = Omit<Row, 'firstSeenMs'> & {
   readonly firstSeen: string;
-}
+};
 
 export const ARRIVAL_FIELDS = [
   'account',

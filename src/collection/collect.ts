@@ -227,14 +227,7 @@ export class Collector {
             const granted = journal.take(Math.max(1, upgrade.deviceList?.length ?? 0));
             if (granted === 0) return;
             journal.add(
-              upgradeArrivals(
-                this.reasons,
-                account,
-                status,
-                upgrade,
-                clock.wallMs(),
-                granted,
-              ),
+              upgradeArrivals(this.reasons, account, status, upgrade, clock.wallMs(), granted),
             );
           }),
       },

@@ -83,7 +83,7 @@ export const overview: Section = {
     statPanel({
       title: 'Login blocked',
       description:
-        'Whether the exporter stopped logging in to ThingSpace after repeated rejections, to keep the user from being locked (ThingSpace locks it at five failed logins). Nothing is collected while blocked.',
+        'Whether the exporter stopped logging in to ThingSpace after repeated failed logins (rejected, or sent without an answer that ThingSpace may have counted), to keep the user from being locked (ThingSpace locks it at five failed logins). Nothing is collected while blocked.',
       unit: 'none',
       queries: [
         q(`max(${exporter('thingspace_fota_login_blocked')})`, 'blocked', { instant: true }),

@@ -195,14 +195,7 @@ describe('malformed URLs and % sequences', () => {
     '*',
     'http://evil.example/metrics',
     'metrics',
-  ])('%s', async (target) => {
-    const answer = await get(target);
-    expect(answer.status).not.toBe(0);
-    expectNoDetail(answer);
-  });
-
-  // The arrivals routes read a query: what does not parse is a 400 naming the parameter, never a 5xx.
-  test.each([
+    // The arrivals routes read a query: what does not parse is a 400 naming the parameter, never a 5xx.
     '/api/v1/arrivals?since=%',
     '/api/v1/arrivals?since=99999999999999999999999',
     '/api/v1/arrivals?since=-1e400',

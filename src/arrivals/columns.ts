@@ -322,11 +322,6 @@ export class ArrivalColumns {
     return chunk.firstSeen[i]!;
   }
 
-  status(position: number): string {
-    const [chunk, i] = this.chunkOf(position);
-    return chunk.text(i, 'status')!;
-  }
-
   row(position: number): Row {
     const [chunk, i] = this.chunkOf(position);
     return chunk.row(i);
